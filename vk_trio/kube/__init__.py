@@ -1,0 +1,1 @@
+"""The only code in vk-trio that talks to the Kubernetes API server."""
