@@ -1,0 +1,1 @@
+"""Cloud GPU marketplaces behind one small interface (see providers/base.py)."""
