@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx2
 import trio
+import trio.lowlevel
 
 from vk_trio.httpserver import Request, Response, Router, serve
 
@@ -26,7 +27,7 @@ def make_router() -> Router:
         async def lines() -> AsyncIterator[bytes]:
             for i in range(3):
                 yield f"line {i}\n".encode()
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
 
         return Response(stream=lines(), headers={"content-type": "text/plain"})
 

@@ -5,8 +5,8 @@ Foreign exceptions (httpx2, msgspec, OS errors) are translated where they enter 
 
     VkError
     ├── ConfigError                 bad flag, env var, config file or kubeconfig (exit 2)
-    │   └── AuthError               credentials cannot be resolved (missing file, exec plugin failed)
-    ├── KubeError                   the Kubernetes API answered with an error or could not be reached
+    │   └── AuthError               credentials cannot be resolved (missing file, exec failed)
+    ├── KubeError                   the Kubernetes API answered an error or was unreachable
     │   ├── KubeTransportError      connection refused/reset, TLS failure, timeout (retryable)
     │   └── KubeStatusError         an HTTP error with a Kubernetes Status body
     │       ├── BadRequest          400
