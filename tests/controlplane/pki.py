@@ -80,6 +80,15 @@ class Pki:
         return self._pair("apiserver-kubelet-client")
 
     @property
+    def front_proxy_ca(self) -> KeyPair:
+        """CA of the aggregation layer's request-header authentication (its own trust root)."""
+        return self._pair("front-proxy-ca")
+
+    @property
+    def front_proxy_client(self) -> KeyPair:
+        return self._pair("front-proxy-client")
+
+    @property
     def service_account_key(self) -> Path:
         return self.dir / "sa.key"
 
@@ -95,10 +104,7 @@ def create_pki(pki_dir: Path) -> Pki:
     """Write a complete, fresh PKI into `pki_dir` and return its file layout."""
     pki_dir.mkdir(parents=True, exist_ok=True)
     pki = Pki(dir=pki_dir)
-    ca_key = _new_key()
-    ca_cert = _ca_certificate(ca_key)
-    _write_pair(pki.ca, ca_cert, ca_key)
-    issue = _Issuer(cert=ca_cert, key=ca_key)
+    issue = _new_ca(pki.ca, cn="vk-trio-test-ca")
     issue.serving(pki.apiserver, cn="kube-apiserver", sans=APISERVER_SANS)
     issue.serving(pki.loopback_serving, cn="loopback-serving", sans=LOOPBACK_SANS)
     issue.client(pki.admin, cn="admin", groups=(MASTERS,))
@@ -107,8 +113,17 @@ def create_pki(pki_dir: Path) -> Pki:
     issue.client(
         pki.apiserver_kubelet_client, cn="kube-apiserver-kubelet-client", groups=(MASTERS,)
     )
+    front_proxy = _new_ca(pki.front_proxy_ca, cn="vk-trio-test-front-proxy-ca")
+    front_proxy.client(pki.front_proxy_client, cn="front-proxy-client", groups=())
     _write_service_account_keys(pki)
     return pki
+
+
+def _new_ca(pair: KeyPair, *, cn: str) -> _Issuer:
+    key = _new_key()
+    cert = _ca_certificate(key, cn=cn)
+    _write_pair(pair, cert, key)
+    return _Issuer(cert=cert, key=key)
 
 
 def mint_client_cert(pki: Pki, cn: str, *, groups: tuple[str, ...] = ()) -> KeyPair:
@@ -195,8 +210,8 @@ def _validity(builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
     )
 
 
-def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    name = _name("vk-trio-test-ca", ())
+def _ca_certificate(key: ec.EllipticCurvePrivateKey, *, cn: str) -> x509.Certificate:
+    name = _name(cn, ())
     builder = x509.CertificateBuilder().subject_name(name).issuer_name(name)
     builder = _validity(builder.public_key(key.public_key()))
     builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
