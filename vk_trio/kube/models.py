@@ -13,7 +13,7 @@ clusterIP, machineID, systemUUID, bootID, and the capitalised ``Port`` of a Daem
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -22,11 +22,11 @@ class K(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
     """Base of every Kubernetes model: camelCase on the wire, defaults omitted when encoding."""
 
 
-def _list() -> msgspec.Any:  # a typed alias for default_factory=list keeps Struct bodies short
+def _list() -> Any:  # typed helpers for default_factory keep Struct bodies short
     return msgspec.field(default_factory=list)
 
 
-def _dict() -> msgspec.Any:
+def _dict() -> Any:
     return msgspec.field(default_factory=dict)
 
 
