@@ -1,0 +1,1 @@
+"""Desired state (pods in the API) ↔ actual state (instances at the provider)."""

@@ -1,0 +1,50 @@
+"""What the node agent knows about one pod beyond the pod object and the provider's instance.
+
+The reconciler keeps one ``PodRecord`` per pod UID. It is small, plain data, rebuilt after a
+restart from the pod's own status (restartCount, lastState, terminal state) and the provider's
+``list()``, so nothing here needs to survive a crash. pods/status.py computes the pod's status
+from (pod, record) alone, which keeps that mapping pure and testable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vk_trio.providers.base import Instance
+
+
+@dataclass(frozen=True, kw_only=True)
+class Terminated:
+    """How one run of the container ended (kubelet's ContainerStateTerminated)."""
+
+    exit_code: int
+    reason: str  # Completed | Error | DeadlineExceeded | ContainerCannotRun | InstanceLost ...
+    message: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    instance_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Waiting:
+    """Why the container is not running yet: ContainerCreating, CreateContainerConfigError,
+    CrashLoopBackOff, ProviderUnavailable, NoCapacity, InvalidAnnotation ..."""
+
+    reason: str
+    message: str = ""
+
+
+@dataclass(kw_only=True)
+class PodRecord:
+    uid: str
+    attempt: int = 0  # how many times the container was restarted (== restartCount)
+    instance: Instance | None = None  # the current attempt's instance, as last listed
+    waiting: Waiting | None = None  # set while there is no running instance
+    last_terminated: Terminated | None = None  # the previous attempt's end (lastState)
+    final: Terminated | None = None  # the container ended for good: the pod is terminal
+    failure: Waiting | None = None  # pod-level failure: reason/message of a Failed pod
+    start_time: datetime | None = None  # when the agent first acted on the pod
+    backoff_until: float | None = None  # trio time before which no restart is attempted
+    # Conditions the agent adds for a user to see (e.g. an invalid annotation): type → record.
+    problem: Waiting | None = None
