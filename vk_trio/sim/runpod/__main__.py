@@ -1,0 +1,47 @@
+"""``python -m vk_trio.sim.runpod --port N``: the simulated RunPod as a standalone server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+
+import trio
+
+from vk_trio.sim.runpod.app import RunPodSim
+from vk_trio.sim.runpod.model import Timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vk_trio.sim.runpod", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--api-key", default="sim-key", help="the bearer key to accept")
+    parser.add_argument("--provisioning", type=float, default=Timings.provisioning)
+    parser.add_argument("--starting", type=float, default=Timings.starting)
+    parser.add_argument("--ports-delay", type=float, default=Timings.ports_delay)
+    parser.add_argument("--running-early", action="store_true", help="report RUNNING at once")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    timings = Timings(
+        provisioning=args.provisioning,
+        starting=args.starting,
+        ports_delay=args.ports_delay,
+        running_early=args.running_early,
+    )
+    sim = RunPodSim(api_key=args.api_key, timings=timings, seed=args.seed)
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(partial(sim.serve, host=args.host, port=args.port))
+            print(f"simulated RunPod v2 API on http://{args.host}:{port}", flush=True)
+
+    try:
+        trio.run(run)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
