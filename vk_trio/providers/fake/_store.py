@@ -122,12 +122,11 @@ class Store:
         lock_fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            before = self._raw(path)
-            state = self._decode(before)
+            data = self._raw(path)
+            state = self._decode(data)
             result = change(state)
-            after = self._encoder.encode(state)
-            if after != before:  # a retried create or a repeated delete writes nothing
-                self._write(path, after)
+            if state != self._decode(data):  # a retried create or a repeated delete writes nothing
+                self._write(path, self._encoder.encode(state))
             return result
         finally:
             os.close(lock_fd)  # releases the flock
