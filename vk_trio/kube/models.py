@@ -18,8 +18,13 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 
-class K(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
-    """Base of every Kubernetes model: camelCase on the wire, defaults omitted when encoding."""
+class K(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True, gc=False):
+    """Base of every Kubernetes model: camelCase on the wire, defaults omitted when encoding.
+
+    ``gc=False``: these objects never form reference cycles, so the cyclic garbage collector
+    need not track them; on a 1,000-pod list that is the difference between 2x and 3x+ faster
+    than ``json.loads`` (bench/kube_decode.py).
+    """
 
 
 def _list() -> Any:  # typed helpers for default_factory keep Struct bodies short
@@ -120,8 +125,8 @@ class ContainerPort(K):
 
 
 class ResourceRequirements(K):
-    limits: dict[str, str | int | float] = _dict()
-    requests: dict[str, str | int | float] = _dict()
+    limits: dict[str, str] = _dict()  # the API server always answers quantities as strings
+    requests: dict[str, str] = _dict()
 
 
 class Container(K):

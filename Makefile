@@ -1,0 +1,41 @@
+# The two commands of the README work on a fresh clone: each makes its own venv and installs.
+#   make demo   run the main job (the demo on the embedded simulated cloud when no API key is set)
+#   make test   lint, type-check, check the import layers, and run every test (real control plane)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: demo test lint typecheck layers unit controlplane bench clean
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m vk_trio demo
+
+controlplane: $(STAMP)
+	$(BIN)/python -m tests.controlplane build
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+test: lint typecheck layers controlplane
+	$(BIN)/pytest -p no:cacheprovider
+
+bench: $(STAMP) controlplane
+	$(BIN)/python -m bench.kube_decode
+
+clean:
+	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache .hypothesis
