@@ -3,15 +3,16 @@
 A test module runs the whole suite against one provider by importing the tests and defining a
 ``provider_factory`` fixture that returns a ``ProviderFactory``::
 
-    from tests.providers.contract import *  # noqa: F403
+    from tests.providers.contract import *  # noqa: F403  (every test_* function)
 
     @pytest.fixture
     def provider_factory() -> ProviderFactory: ...
 
 Each factory call returns a ``ContractTarget``: a fresh provider object for the given node on
 ONE shared cloud (account), plus the few hooks the suite needs that no provider API offers
-(scripting what an image does, renting an instance behind our back). Two calls with the same
-node name model an agent restart; two different names model two nodes on one account.
+(scripting what an image does, renting an instance behind our back, failing the next request).
+Two calls with the same node name model an agent restart; two different names model two nodes
+on one account.
 
 The suite runs on trio's virtual clock (``autojump_clock``); the cloud must read that clock
 (the fake: ``trio_clock()``; a simulator: the same function), so boots and exits take no real
@@ -22,7 +23,7 @@ for a handful of instances.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import pytest
@@ -38,32 +39,13 @@ from vk_trio.providers.base import (
     LogOptions,
     NoCapacity,
     Offer,
+    PaymentRequired,
     Provider,
+    ProviderUnavailable,
+    RateLimited,
     Requirements,
 )
 from vk_trio.providers.fake import Workload
-
-__all__ = [
-    "NODE",
-    "ContractTarget",
-    "ProviderFactory",
-    "test_a_new_provider_object_adopts_instances_by_key",
-    "test_check_rejects_a_spec_without_an_image",
-    "test_concurrent_creates_with_one_key_rent_one_instance",
-    "test_create_is_idempotent_by_key",
-    "test_create_on_a_vanished_offer_raises_no_capacity",
-    "test_created_instance_is_tagged_with_node_and_key",
-    "test_delete_is_idempotent",
-    "test_deleted_instance_leaves_list_within_the_delete_latency",
-    "test_failures_are_cloud_errors",
-    "test_followed_logs_end_when_the_job_exits",
-    "test_instance_progresses_from_provisioning_to_running",
-    "test_job_ends_exited_with_the_scripted_exit_code",
-    "test_list_returns_only_instances_tagged_with_this_node",
-    "test_logs_yield_the_scripted_lines",
-    "test_offers_are_cheapest_first_and_within_the_price_cap",
-    "test_offers_are_empty_when_nothing_fits_the_price_cap",
-]
 
 NODE = "contract-node"
 OTHER_NODE = "contract-other-node"
@@ -71,6 +53,13 @@ SLEEPER = "contract/sleeper:1"  # boots, starts, runs forever
 JOB = "contract/job:1"  # runs 30 s, prints three lines, exits 3
 JOB_LINES = ("first line", "second line", "third line")
 JOB_EXIT_CODE = 3
+# What a cloud's failures must become, whatever the wire said (a provider may also retry and
+# succeed: a retry is its business, a foreign exception is not).
+FAILURE_KINDS: dict[str, type[CloudError]] = {
+    "rate-limited": RateLimited,
+    "unavailable": ProviderUnavailable,
+    "payment-required": PaymentRequired,
+}
 LIFECYCLE = (InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.RUNNING)
 
 
@@ -84,6 +73,8 @@ class ContractTarget:
         script: make instances of an image rented from now on behave as a ``Workload`` says.
         seed_foreign_instance: rent an instance on the same account that no node tagged;
             returns its id.
+        fail_next_request: make the cloud answer the provider's next request with a failure
+            of one of ``FAILURE_KINDS`` (HTTP 429, 503, 402 for a simulator).
         delete_latency: longest time (s) a deleted instance may still be listed.
         settle_seconds: longest time (s) any step (boot, exit) may take.
         poll_seconds: how often the suite looks again (s).
@@ -93,6 +84,7 @@ class ContractTarget:
     node_name: str
     script: Callable[[str, Workload], None]
     seed_foreign_instance: Callable[[], str]
+    fail_next_request: Callable[[str], None]
     delete_latency: float = 0.0
     settle_seconds: float = 600.0
     poll_seconds: float = 1.0
@@ -146,6 +138,11 @@ async def wait_for(
             if instance is not None and done(instance):
                 return instance
             await trio.sleep(target.poll_seconds)
+
+
+def vanished(offer: Offer) -> Offer:
+    """``offer`` with an id the cloud has never heard of: an offer that is gone."""
+    return replace(offer, offer_id="vanished-offer-0000")
 
 
 def script_images(target: ContractTarget) -> None:
@@ -257,16 +254,8 @@ async def test_create_on_a_vanished_offer_raises_no_capacity(
     target = _target(provider_factory)
     spec = make_spec(target)
     real = (await target.provider.offers(spec.need))[0]
-    gone = Offer(
-        provider=real.provider,
-        offer_id="vanished-offer-0000",
-        gpu_type=real.gpu_type,
-        gpu_count=1,
-        gpu_memory_gb=real.gpu_memory_gb,
-        price_per_hour=real.price_per_hour,
-    )
     with pytest.raises(NoCapacity):
-        await target.provider.create(spec, gone)
+        await target.provider.create(spec, vanished(real))
     assert await target.provider.list() == []
 
 
@@ -394,18 +383,23 @@ async def test_failures_are_cloud_errors(
     target = _target(provider_factory)
     spec = make_spec(target)
     offer = (await target.provider.offers(spec.need))[0]
-    bogus = Offer(
-        provider=offer.provider,
-        offer_id="no-such-offer-0000",
-        gpu_type="none",
-        gpu_count=1,
-        gpu_memory_gb=0,
-        price_per_hour=0.0,
-    )
     with pytest.raises(CloudError):
         target.provider.check(make_spec(target, image=""))
     with pytest.raises(CloudError):
-        await target.provider.create(spec, bogus)
+        await target.provider.create(spec, vanished(offer))
     with pytest.raises(CloudError):
         async for _ in target.provider.logs("no-such-instance-0000", LogOptions()):
             pass
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURE_KINDS))
+async def test_cloud_failures_become_their_cloud_errors(
+    provider_factory: ProviderFactory, autojump_clock: trio.testing.MockClock, kind: str
+) -> None:
+    target = _target(provider_factory)
+    target.fail_next_request(kind)
+    try:
+        await target.provider.list()
+    except CloudError as exc:
+        assert isinstance(exc, FAILURE_KINDS[kind]), f"{kind} became {exc!r}"
+    assert await target.provider.list() == []  # one failure, then the cloud answers again

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.providers.contract import *  # noqa: F403
-from tests.providers.contract import NODE, ContractTarget, ProviderFactory
+from tests.providers.contract import FAILURE_KINDS, NODE, ContractTarget, ProviderFactory
 from vk_trio.providers.fake import FakeProvider, trio_clock
 
 DELETE_LATENCY = 5.0
@@ -40,6 +40,7 @@ def provider_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Provider
             node_name=node_name,
             script=provider.script,
             seed_foreign_instance=provider.seed_foreign_instance,
+            fail_next_request=lambda kind: provider.fail_next("list", FAILURE_KINDS[kind](kind)),
             delete_latency=DELETE_LATENCY,
         )
 

@@ -29,8 +29,10 @@ async def rent(provider: FakeProvider, annotations: dict[str, str]) -> Instance:
     return await provider.create(s, (await provider.offers(s.need))[0])
 
 
-async def read(provider: FakeProvider, instance: Instance, **options: object) -> list[LogLine]:
-    opts = LogOptions(**options)  # type: ignore[arg-type]
+async def read(
+    provider: FakeProvider, instance: Instance, opts: LogOptions | None = None
+) -> list[LogLine]:
+    opts = opts or LogOptions()
     async with aclosing(provider.logs(instance.instance_id, opts)) as lines:
         return [line async for line in lines]
 
@@ -75,11 +77,20 @@ async def test_logs_honour_tail_lines_and_since_seconds(
     provider = fake()
     instance = await rent(provider, JOB)
     await trio.sleep_until(100)
-    assert texts(await read(provider, instance, tail_lines=2)) == ["three", "four"]
-    assert texts(await read(provider, instance, since_seconds=100 - 25)) == ["two", "three", "four"]
-    assert texts(await read(provider, instance, tail_lines=0)) == []
-    assert texts(await read(provider, instance, since_seconds=100 - 26)) == ["three", "four"]
-    assert texts(await read(provider, instance, since_seconds=100 - 25, tail_lines=1)) == ["four"]
+    assert texts(await read(provider, instance, LogOptions(tail_lines=2))) == ["three", "four"]
+    assert texts(await read(provider, instance, LogOptions(since_seconds=100 - 25))) == [
+        "two",
+        "three",
+        "four",
+    ]
+    assert texts(await read(provider, instance, LogOptions(tail_lines=0))) == []
+    assert texts(await read(provider, instance, LogOptions(since_seconds=100 - 26))) == [
+        "three",
+        "four",
+    ]
+    assert texts(
+        await read(provider, instance, LogOptions(since_seconds=100 - 25, tail_lines=1))
+    ) == ["four"]
 
 
 async def test_logs_carry_timestamps_only_when_asked(
@@ -89,7 +100,7 @@ async def test_logs_carry_timestamps_only_when_asked(
     instance = await rent(provider, JOB)
     await trio.sleep_until(60)
     plain = await read(provider, instance)
-    stamped = await read(provider, instance, timestamps=True)
+    stamped = await read(provider, instance, LogOptions(timestamps=True))
     assert {line.timestamp for line in plain} == {None}
     first = to_datetime(DEFAULT_EPOCH + 15)
     assert first is not None
@@ -108,7 +119,7 @@ async def test_logs_stop_at_limit_bytes_counting_newlines(
     provider = fake()
     instance = await rent(provider, JOB)
     await trio.sleep_until(60)
-    assert texts(await read(provider, instance, limit_bytes=limit)) == expected
+    assert texts(await read(provider, instance, LogOptions(limit_bytes=limit))) == expected
 
 
 async def test_followed_logs_yield_lines_as_printed_until_exit(

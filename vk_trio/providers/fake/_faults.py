@@ -21,6 +21,8 @@ METHODS: tuple[Method, ...] = get_args(Method)
 
 
 class Faults:
+    """The scripted errors, latencies and call counts of one provider object."""
+
     def __init__(self, latency: Mapping[Method, float] | None = None) -> None:
         self._latency: dict[Method, float] = dict(latency or {})
         self._queues: dict[Method, deque[tuple[CloudError, bool]]] = {m: deque() for m in METHODS}

@@ -95,10 +95,6 @@ class FakeProvider:
     # --- the Provider protocol ------------------------------------------------------------
 
     def check(self, spec: InstanceSpec) -> None:
-        if not spec.image.strip():
-            raise InvalidSpec(f"pod {spec.namespace}/{spec.pod_name}: the container has no image")
-        if spec.node_name != self.node_name:
-            raise InvalidSpec(f"spec is for node {spec.node_name!r}, not {self.node_name!r}")
         self._workload(spec)
 
     async def offers(self, need: Requirements) -> list[Offer]:
@@ -113,7 +109,6 @@ class FakeProvider:
 
     async def create(self, spec: InstanceSpec, offer: Offer) -> Instance:
         late_error = await self._faults.enter("create")
-        self.check(spec)
         workload = self._workload(spec)
         now = self._clock()
         record = self._find_key(self._store.read(), spec.key, now)
@@ -271,6 +266,11 @@ class FakeProvider:
     # --- inside ----------------------------------------------------------------------------------
 
     def _workload(self, spec: InstanceSpec) -> wl.Workload:
+        """What an instance for ``spec`` will do; raises what ``check`` promises to raise."""
+        if not spec.image.strip():
+            raise InvalidSpec(f"pod {spec.namespace}/{spec.pod_name}: the container has no image")
+        if spec.node_name != self.node_name:
+            raise InvalidSpec(f"spec is for node {spec.node_name!r}, not {self.node_name!r}")
         base = self._scripts.get(spec.image, self.default_workload)
         return wl.workload_for(spec.need.annotations, base)
 
