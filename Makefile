@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m vk_trio demo
+	$(BIN)/python -m vk_trio --help
 
 controlplane: $(STAMP)
 	$(BIN)/python -m tests.controlplane build

@@ -1,0 +1,246 @@
+"""Configuration of the node agent: one frozen Struct, from defaults < TOML file < env < flags.
+
+Every setting has one name in each place it can be given (flag ``--reconcile-interval``, env
+``RECONCILIATION_INTERVAL``, TOML key ``reconcile_interval``); the flag and env names are the
+ones our users already type (the seeds' RunPod and Vast.ai kubelets). Validation happens here,
+before anything starts, and a bad value raises ConfigError naming the setting, where it came
+from, and what would be accepted: nothing starts half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from vk_trio.errors import ConfigError
+
+PROVIDERS = ("fake", "runpod", "vastai")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    kubeconfig: str | None = None
+    context: str | None = None
+    node_name: str = "virtual-gpu"
+    namespace: str = "kube-system"
+    provider: str = "fake"
+    reconcile_interval: float = 30.0  # steady-state status poll, seconds
+    fast_interval: float = 2.0  # poll while any pod is transitioning
+    log_level: str = "info"
+    log_format: str = "text"
+    health_server_address: str = ":8080"
+    max_pods: int = 1000
+    gpus: int = 64
+    cpu: str = "1000"
+    memory: str = "4Ti"
+    taint: str = "virtual-kubelet.io/provider={provider}:NoSchedule"
+    disable_taint: bool = False
+    kube_qps: float = 50.0
+    kube_burst: int = 100
+    grace_period: float = 20.0  # shutdown grace, seconds
+    node_ip: str = ""  # InternalIP of the node; empty: the host's outbound address
+    kubelet_port: int = 10250
+    max_gpu_price: float | None = None
+    datacenter_ids: tuple[str, ...] = ()
+    runpod_api_url: str = "https://api.runpod.io"
+    vast_api_url: str = "https://console.vast.ai"
+    fake_state_file: str | None = None
+
+    def taint_parts(self) -> tuple[str, str, str] | None:
+        """(key, value, effect) of the node taint, or None when disabled."""
+        if self.disable_taint or not self.taint:
+            return None
+        text = self.taint.replace("{provider}", self.provider)
+        key_value, _, effect = text.rpartition(":")
+        key, _, value = key_value.partition("=")
+        return key, value, effect
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one Config field is spelled on the command line and in the environment."""
+
+    field: str
+    flag: str
+    env: tuple[str, ...] = ()
+    help: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "kubeconfig",
+        "--kubeconfig",
+        (),
+        "kubeconfig file (default: KUBECONFIG, in-cluster, ~/.kube/config)",
+    ),
+    Setting("context", "--context", (), "kubeconfig context (default: current-context)"),
+    Setting(
+        "node_name", "--nodename", ("KUBELET_NODE_NAME", "NODE_NAME"), "name of the virtual node"
+    ),
+    Setting(
+        "namespace",
+        "--namespace",
+        ("VK_NAMESPACE",),
+        "namespace of the agent itself (leases, events)",
+    ),
+    Setting("provider", "--provider", ("VK_PROVIDER",), f"cloud provider: {', '.join(PROVIDERS)}"),
+    Setting(
+        "reconcile_interval",
+        "--reconcile-interval",
+        ("RECONCILIATION_INTERVAL",),
+        "steady-state status poll in seconds",
+    ),
+    Setting(
+        "fast_interval", "--fast-interval", (), "status poll in seconds while pods are changing"
+    ),
+    Setting("log_level", "--log-level", ("LOG_LEVEL",), "debug, info, warn or error"),
+    Setting("log_format", "--log-format", ("LOG_FORMAT",), "text or json"),
+    Setting(
+        "health_server_address",
+        "--health-server-address",
+        ("HEALTH_SERVER_ADDRESS",),
+        "[host]:port of /healthz, /readyz, /metrics",
+    ),
+    Setting("max_pods", "--max-pods", ("MAX_PODS",), "pods capacity of the node"),
+    Setting("gpus", "--gpus", ("GPUS",), "nvidia.com/gpu capacity of the node"),
+    Setting("cpu", "--cpu", (), "cpu capacity of the node"),
+    Setting("memory", "--memory", (), "memory capacity of the node"),
+    Setting(
+        "taint",
+        "--taint",
+        ("VKUBELET_TAINT",),
+        "node taint key=value:effect ({provider} is replaced)",
+    ),
+    Setting("disable_taint", "--disable-taint", (), "register the node without a taint"),
+    Setting("kube_qps", "--kube-api-qps", ("KUBE_API_QPS",), "Kubernetes API requests per second"),
+    Setting("kube_burst", "--kube-api-burst", ("KUBE_API_BURST",), "Kubernetes API burst"),
+    Setting("grace_period", "--grace-period", (), "seconds to finish work after SIGTERM"),
+    Setting("node_ip", "--node-ip", ("VKUBELET_POD_IP",), "InternalIP address of the node"),
+    Setting("kubelet_port", "--kubelet-port", ("KUBELET_PORT",), "port of the kubelet API"),
+    Setting(
+        "max_gpu_price", "--max-gpu-price", ("MAX_GPU_PRICE",), "highest $/hour for one instance"
+    ),
+    Setting(
+        "datacenter_ids",
+        "--datacenter-ids",
+        ("DATACENTER_IDS",),
+        "comma-separated allowed datacenters",
+    ),
+    Setting("runpod_api_url", "--runpod-api-url", ("RUNPOD_API_URL",), "RunPod API base URL"),
+    Setting("vast_api_url", "--vast-api-url", ("VAST_API_URL",), "Vast.ai API base URL"),
+    Setting("fake_state_file", "--fake-state-file", (), "state file of the fake provider (tests)"),
+)
+_FIELDS = {s.field: s for s in SETTINGS}
+
+
+def _coerce(field: str, raw: Any, origin: str) -> Any:
+    """Turn a string from env/flags into the field's type (TOML values are already typed)."""
+    if field == "datacenter_ids":
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return tuple(raw)
+    default = getattr(Config(), field)
+    if not isinstance(raw, str):
+        return raw
+    kind = type(default)
+    try:
+        if field == "max_gpu_price":
+            return float(raw) if raw.strip() else None
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on", ""):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{origin}: {raw!r} is not a valid {kind.__name__} for {_FIELDS[field].flag}"
+        ) from None
+    return raw
+
+
+def load_config(
+    *,
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Config:
+    """Merge defaults < TOML file < environment < flags, then validate."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if config_file:
+        values.update(_read_toml(config_file))
+    for setting in SETTINGS:
+        for name in setting.env:
+            if name in env:
+                values[setting.field] = _coerce(setting.field, env[name], f"env {name}")
+                break
+    for field, raw in (flags or {}).items():
+        if raw is not None:
+            values[field] = _coerce(field, raw, _FIELDS[field].flag)
+    try:
+        config = msgspec.convert(values, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"configuration: {exc}") from None
+    validate(config)
+    return config
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return {k: _coerce(k, v, f"config file {path}") for k, v in data.items()}
+
+
+def validate(config: Config) -> None:
+    def bad(field: str, why: str) -> ConfigError:
+        return ConfigError(f"{_FIELDS[field].flag}: {why}")
+
+    if not _NAME.match(config.node_name):
+        raise bad("node_name", f"{config.node_name!r} is not a valid Kubernetes node name")
+    if config.provider not in PROVIDERS:
+        raise bad("provider", f"{config.provider!r} is not one of {', '.join(PROVIDERS)}")
+    if config.reconcile_interval <= 0 or config.fast_interval <= 0:
+        raise bad("reconcile_interval", "intervals must be positive seconds")
+    if config.log_level.lower() not in ("debug", "info", "warn", "warning", "error"):
+        raise bad("log_level", f"{config.log_level!r} is not debug, info, warn or error")
+    if config.log_format not in ("text", "json"):
+        raise bad("log_format", f"{config.log_format!r} is not text or json")
+    if config.max_pods < 1 or config.gpus < 0:
+        raise bad("max_pods", "capacity must be positive")
+    if config.kube_qps <= 0 or config.kube_burst < 1:
+        raise bad("kube_qps", "QPS must be positive and burst at least 1")
+    if config.max_gpu_price is not None and config.max_gpu_price <= 0:
+        raise bad("max_gpu_price", "must be a positive $/hour")
+    parse_address(config.health_server_address, field="health_server_address")
+    taint = config.taint_parts()
+    if taint is not None and (not taint[0] or taint[2] not in TAINT_EFFECTS):
+        raise bad(
+            "taint", f"{config.taint!r} is not key=value:effect with effect in {TAINT_EFFECTS}"
+        )
+
+
+def parse_address(text: str, *, field: str = "health_server_address") -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{_FIELDS[field].flag}: {text!r} is not [host]:port")
+    return host.strip("[]") or "0.0.0.0", int(port)

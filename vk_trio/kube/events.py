@@ -1,0 +1,116 @@
+"""Kubernetes Events for the pods we run, aggregated the way the kubelet does it.
+
+A user's first question is ``kubectl describe pod``; Events are where we answer it. A pod that
+waits for GPU capacity would otherwise emit the same "no capacity" Event every few seconds, so
+repeats of the same (object, type, reason, message) within ``AGGREGATE_WINDOW`` bump ``count`` and
+``lastTimestamp`` of the existing Event instead of creating a new one. Recording never raises:
+an Event that cannot be written is logged and dropped, because an Event is never worth failing
+the work it describes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import trio
+
+from vk_trio.errors import KubeError, NotFound
+from vk_trio.kube.client import KubeClient
+from vk_trio.kube.models import ObjectMeta, ObjectReference, Pod
+from vk_trio.kube.resources import EVENTS
+from vk_trio.logs import get_logger, scrub
+
+AGGREGATE_WINDOW = 600.0  # seconds, on trio's clock
+MAX_REMEMBERED = 4096
+NORMAL = "Normal"
+WARNING = "Warning"
+
+_log = get_logger("vk_trio.kube.events")
+
+
+@dataclass
+class _Seen:
+    name: str
+    count: int
+    first: datetime
+    at: float
+
+
+def pod_reference(pod: Pod, field_path: str = "") -> ObjectReference:
+    return ObjectReference(
+        api_version="v1",
+        kind="Pod",
+        name=pod.metadata.name,
+        namespace=pod.metadata.namespace,
+        uid=pod.metadata.uid,
+        resource_version=pod.metadata.resource_version,
+        field_path=field_path,
+    )
+
+
+class EventRecorder:
+    """Writes Events with source component ``vk-trio`` and host = the node name."""
+
+    def __init__(self, client: KubeClient, *, component: str, host: str) -> None:
+        self.client = client
+        self.component = component
+        self.host = host
+        self._seen: dict[tuple[str, str, str, str], _Seen] = {}
+
+    async def record(self, ref: ObjectReference, *, type: str, reason: str, message: str) -> None:
+        message = scrub(message)[:1024]
+        key = (ref.uid or f"{ref.namespace}/{ref.name}", type, reason, message)
+        now = datetime.now(UTC).replace(microsecond=0)
+        seen = self._seen.get(key)
+        try:
+            if seen is not None and trio.current_time() - seen.at < AGGREGATE_WINDOW:
+                seen.count += 1
+                seen.at = trio.current_time()
+                try:
+                    await self._bump(ref.namespace, seen, now)
+                    return
+                except NotFound:
+                    pass  # the Event expired (TTL 1h by default): write a new one
+            name = f"{ref.name}.{secrets.token_hex(8)}"
+            body = {
+                "metadata": ObjectMeta(name=name, namespace=ref.namespace),
+                "involvedObject": ref,
+                "reason": reason,
+                "message": message,
+                "type": type,
+                "count": 1,
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "source": {"component": self.component, "host": self.host},
+                "reportingComponent": self.component,
+                "reportingInstance": self.host,
+                "action": reason,
+            }
+            await self.client.create(EVENTS, body, namespace=ref.namespace)
+            self._remember(key, _Seen(name=name, count=1, first=now, at=trio.current_time()))
+        except KubeError as exc:
+            _log.warning(
+                "could not record event %s on %s/%s: %s", reason, ref.namespace, ref.name, exc
+            )
+
+    async def _bump(self, namespace: str, seen: _Seen, now: datetime) -> None:
+        await self.client.patch(
+            EVENTS,
+            seen.name,
+            {"count": seen.count, "lastTimestamp": now},
+            namespace=namespace,
+        )
+
+    def _remember(self, key: tuple[str, str, str, str], seen: _Seen) -> None:
+        if len(self._seen) >= MAX_REMEMBERED:
+            oldest = min(self._seen, key=lambda k: self._seen[k].at)
+            del self._seen[oldest]
+        self._seen[key] = seen
+
+    async def normal(self, pod: Pod, reason: str, message: str) -> None:
+        await self.record(pod_reference(pod), type=NORMAL, reason=reason, message=message)
+
+    async def warning(self, pod: Pod, reason: str, message: str) -> None:
+        await self.record(pod_reference(pod), type=WARNING, reason=reason, message=message)
