@@ -43,6 +43,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     status: int
+    response_headers: dict[str, str]
+    response_body: bytes | None  # None for a streamed answer (the SSE log stream)
 
 
 def problem(status: int, detail: str, *, errors: list[str] | None = None) -> Response:
@@ -97,6 +99,8 @@ class Api:
                 headers=request.headers,
                 body=_parse(request.body),
                 status=response.status,
+                response_headers=dict(response.headers),
+                response_body=None if response.stream is not None else response.body,
             )
         )
         return response

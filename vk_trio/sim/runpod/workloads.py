@@ -140,6 +140,9 @@ def _interpret(
             variables["?"] = "0"
         elif head == "false":
             variables["?"] = "1"
+        elif not any(_expand(w, variables, positional) for w in command):
+            variables["?"] = "0"  # "$@" without arguments runs nothing, as in sh
+            continue
         else:
             # "$@" or any other program: the image's scripted program stands in for it.
             run = _program(workload, now)

@@ -1,0 +1,54 @@
+"""The little shell that runs wrapper scripts behaves like sh where wrappers depend on it."""
+
+from __future__ import annotations
+
+import shlex
+
+from vk_trio.sim.runpod.workloads import Workload, plan_run
+
+JOB = Workload(lines=("a", "b"), line_interval=2, duration=10, exit_code=4)
+WRAPPER = '"$@"; code=$?; echo "done $code"; exec sleep infinity'
+
+
+def test_plain_args_run_the_image_program() -> None:
+    plan = plan_run(JOB, "python train.py")
+    assert plan.lines == ((0.0, "a"), (2.0, "b"))
+    assert (plan.exit_at, plan.exit_code) == (10.0, 4)
+
+
+def test_a_program_that_runs_forever_never_exits() -> None:
+    assert plan_run(Workload(lines=("x",)), "").exit_at is None
+
+
+def test_wrapper_keeps_the_exit_code_prints_it_and_idles() -> None:
+    plan = plan_run(JOB, shlex.join(["sh", "-c", WRAPPER, "w", "python", "train.py"]))
+    assert plan.lines == ((0.0, "a"), (2.0, "b"), (10.0, "done 4"))
+    assert plan.exit_at is None
+
+
+def test_wrapper_with_no_command_runs_nothing_like_sh() -> None:
+    plan = plan_run(JOB, shlex.join(["sh", "-c", WRAPPER, "w"]))
+    assert plan.lines == ((0.0, "done 0"),)
+    assert plan.exit_at is None
+
+
+def test_exit_and_sleep_and_positional_parameters() -> None:
+    script = 'echo "hi $1"; sleep 5; false; exit $?'
+    plan = plan_run(JOB, shlex.join(["bash", "-c", script, "zero", "you"]))
+    assert plan.lines == ((0.0, "hi you"),)
+    assert (plan.exit_at, plan.exit_code) == (5.0, 1)
+
+
+def test_pipes_are_beyond_the_little_shell_and_run_the_program() -> None:
+    plan = plan_run(JOB, shlex.join(["sh", "-c", "a | b"]))
+    assert (plan.exit_at, plan.exit_code) == (10.0, 4)
+
+
+def test_an_entrypoint_receives_the_words_and_the_script_never_runs() -> None:
+    with_entrypoint = Workload(duration=1, exit_code=9, entrypoint=("/entry",))
+    plan = plan_run(with_entrypoint, shlex.join(["sh", "-c", WRAPPER, "w", "x"]))
+    assert (plan.exit_at, plan.exit_code) == (1.0, 9)
+
+
+def test_unbalanced_quotes_fall_back_to_the_program() -> None:
+    assert plan_run(JOB, "sh -c 'oops").exit_code == 4
