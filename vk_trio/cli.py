@@ -10,13 +10,58 @@ import argparse
 import platform
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vk_trio import __version__
+from vk_trio.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vk_trio.config import Config
 
 
 def _cmd_version(_args: argparse.Namespace) -> int:
     print(f"vk-trio {__version__} (Python {platform.python_version()}, {sys.platform})")
     return 0
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    from vk_trio.config import SETTINGS
+
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (flags and env win)")
+    for setting in SETTINGS:
+        env = f" [env {', '.join(setting.env)}]" if setting.env else ""
+        if setting.field == "disable_taint":
+            parser.add_argument(
+                setting.flag,
+                dest=setting.field,
+                action="store_const",
+                const="true",
+                default=None,
+                help=setting.help + env,
+            )
+        else:
+            parser.add_argument(
+                setting.flag, dest=setting.field, default=None, help=setting.help + env
+            )
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    from vk_trio.config import SETTINGS, load_config
+
+    flags = {s.field: getattr(args, s.field) for s in SETTINGS}
+    return load_config(flags=flags, config_file=args.config)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = _config_from(args)  # validate before importing anything heavy
+
+    import trio
+
+    from vk_trio.daemon import run_until_signalled
+    from vk_trio.logs import setup_logging
+
+    setup_logging(config.log_level, config.log_format)
+    return trio.run(run_until_signalled, config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     version = sub.add_parser("version", help="print the version and exit")
     version.set_defaults(func=_cmd_version)
+    run = sub.add_parser("run", help="run the node agent (registers the node, runs its pods)")
+    _add_config_flags(run)
+    run.set_defaults(func=_cmd_run)
     return parser
 
 
@@ -41,5 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    result: int = func(args)
+    try:
+        result: int = func(args)
+    except ConfigError as exc:
+        print(f"vk-trio: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
     return result

@@ -46,5 +46,10 @@ class PodRecord:
     failure: Waiting | None = None  # pod-level failure: reason/message of a Failed pod
     start_time: datetime | None = None  # when the agent first acted on the pod
     backoff_until: float | None = None  # trio time before which no restart is attempted
-    # Conditions the agent adds for a user to see (e.g. an invalid annotation): type → record.
+    # A user-fixable problem (e.g. an invalid annotation) shown as a pod condition.
     problem: Waiting | None = None
+    failures: int = 0  # consecutive failed provisioning attempts (drives the retry backoff)
+    crash_streak: int = 0  # consecutive short-lived runs (drives CrashLoopBackOff)
+    seen_listed: bool = False  # the current instance appeared in a provider list at least once
+    announced: str = ""  # the last lifecycle Event recorded (Created/Started of an instance)
+    killing: bool = False  # the Killing Event was recorded for this deletion

@@ -1,0 +1,201 @@
+"""The node agent process: one root nursery, components started in order, a graceful stop.
+
+Start order (each step waits for the previous one to be ready, via ``nursery.start``):
+health server → Node registered (NotReady) → node lease renewing → provider open → pod watch
+synced → first provider list (recovery: adopt our instances, queue orphans) → pod workers →
+node status heartbeat, and only then the Node turns Ready.
+
+Stop: the first SIGTERM/SIGINT stops taking new pod work and gives in-flight reconciles the
+grace period to finish, then cancels everything; a second signal cancels at once. Stopping never
+deletes a cloud instance: workloads survive an upgrade, and the next start adopts them.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from vk_trio.config import Config, parse_address
+from vk_trio.health import health_router
+from vk_trio.httpserver import serve
+from vk_trio.kube.auth import resolve_credentials
+from vk_trio.kube.client import KubeClient
+from vk_trio.kube.events import EventRecorder
+from vk_trio.kube.resources import PODS
+from vk_trio.kube.watch import WatchStats, watch_resource
+from vk_trio.logs import get_logger
+from vk_trio.node.heartbeat import RENEW_INTERVAL, LeaseStats, run_lease, run_status_heartbeat
+from vk_trio.node.registration import NodeRegistrar, NodeState
+from vk_trio.pods.cache import PodCache
+from vk_trio.pods.env import KubeObjectSource
+from vk_trio.pods.instances import InstanceView
+from vk_trio.pods.provisioning import Provisioner
+from vk_trio.pods.queue import WorkQueue
+from vk_trio.pods.reconciler import Poke, Reconciler
+from vk_trio.pods.status_sync import SyncStats, run_status_sync
+from vk_trio.providers.base import Provider
+from vk_trio.providers.registry import open_provider
+
+POD_WORKERS = 32
+_log = get_logger("vk_trio.daemon")
+
+
+@dataclass
+class Agent:
+    """Handles on the running components, for health checks, metrics and tests."""
+
+    config: Config
+    node: NodeState
+    lease: LeaseStats = field(default_factory=LeaseStats)
+    watch: WatchStats = field(default_factory=WatchStats)
+    sync: SyncStats = field(default_factory=SyncStats)
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    cache: PodCache | None = None
+    reconciler: Reconciler | None = None
+    health_port: int | None = None
+
+    def readiness(self) -> dict[str, Callable[[], tuple[bool, str]]]:
+        def synced() -> tuple[bool, str]:
+            ok = self.cache is not None and self.cache.synced.is_set()
+            return ok, "pod cache not synced"
+
+        def registered() -> tuple[bool, str]:
+            return bool(self.node.uid) and self.node.ready, "node not registered or not ready"
+
+        def lease() -> tuple[bool, str]:
+            last = self.lease.last_renewed
+            fresh = last is not None and trio.current_time() - last < 3 * RENEW_INTERVAL
+            return fresh, "node lease not renewed recently"
+
+        return {"pod-cache": synced, "node": registered, "lease": lease}
+
+
+async def run_agent(
+    config: Config,
+    *,
+    task_status: trio.TaskStatus[Agent] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the node agent until cancelled; ``started`` hands out the Agent once Ready."""
+    credentials = await resolve_credentials(kubeconfig=config.kubeconfig, context=config.context)
+    agent = Agent(config=config, node=NodeState(name=config.node_name))
+    async with (
+        KubeClient(credentials, qps=config.kube_qps, burst=config.kube_burst) as client,
+        trio.open_nursery() as nursery,
+    ):
+        host, port = parse_address(config.health_server_address)
+        agent.health_port = await nursery.start(
+            lambda task_status: serve(
+                health_router(agent.readiness()), host=host, port=port, task_status=task_status
+            )
+        )
+        registrar = NodeRegistrar(client, config, agent.node)
+        await nursery.start(registrar.keep_registered)
+        await nursery.start(
+            lambda task_status: run_lease(
+                client, agent.node, stats=agent.lease, task_status=task_status
+            )
+        )
+        async with open_provider(config, nursery) as provider:
+            await _run_pods(
+                agent,
+                client=client,
+                provider=provider,
+                registrar=registrar,
+                nursery=nursery,
+                task_status=task_status,
+            )
+            await trio.sleep_forever()
+
+
+async def _run_pods(
+    agent: Agent,
+    *,
+    client: KubeClient,
+    provider: Provider,
+    registrar: NodeRegistrar,
+    nursery: trio.Nursery,
+    task_status: trio.TaskStatus[Agent],
+) -> None:
+    config = agent.config
+    cache = agent.cache = PodCache(agent.queue.add)
+    view = InstanceView()
+    events = EventRecorder(client, component="vk-trio", host=config.node_name)
+    provisioner = Provisioner(
+        client=client,
+        provider=provider,
+        objects=KubeObjectSource(client),
+        events=events,
+        node_name=config.node_name,
+        node_ip=registrar.node_ip,
+    )
+    reconciler = agent.reconciler = Reconciler(
+        client=client,
+        provider=provider,
+        cache=cache,
+        view=view,
+        queue=agent.queue,
+        events=events,
+        provisioner=provisioner,
+        node_ip=registrar.node_ip,
+        poke=Poke(),
+    )
+    await nursery.start(
+        lambda task_status: watch_resource(
+            client,
+            PODS,
+            cache.handle,
+            field_selector=f"spec.nodeName={config.node_name}",
+            stats=agent.watch,
+            task_status=task_status,
+        )
+    )
+    await nursery.start(
+        lambda task_status: run_status_sync(
+            provider=provider,
+            view=view,
+            cache=cache,
+            queue=agent.queue,
+            reconciler=reconciler,
+            fast_interval=config.fast_interval,
+            steady_interval=config.reconcile_interval,
+            stats=agent.sync,
+            task_status=task_status,
+        )
+    )
+    await nursery.start(
+        lambda task_status: agent.queue.run_workers(
+            reconciler.sync, count=POD_WORKERS, task_status=task_status
+        )
+    )
+    await nursery.start(run_status_heartbeat, registrar)
+    agent.node.ready = True
+    agent.node.touch()
+    _log.info("node %s is ready (provider %s)", config.node_name, provider.name)
+    task_status.started(agent)
+
+
+async def run_until_signalled(config: Config) -> int:
+    """The ``vk-trio run`` main: the agent under signal handling. Returns the exit code."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            agent: Agent = await nursery.start(run_agent, config)
+            async for signum in signals:
+                _log.info(
+                    "%s: stopping (grace %.0fs)", signal.Signals(signum).name, config.grace_period
+                )
+                nursery.start_soon(_graceful_stop, agent, nursery, config.grace_period)
+                break
+            async for _signum in signals:
+                _log.warning("second signal: stopping now")
+                nursery.cancel_scope.cancel()
+                break
+    return 0
+
+
+async def _graceful_stop(agent: Agent, nursery: trio.Nursery, grace: float) -> None:
+    with trio.move_on_after(grace):
+        await agent.queue.drain()
+    nursery.cancel_scope.cancel()

@@ -1,0 +1,1 @@
+"""Our Node object: registration, the lease heartbeat, and status/conditions."""

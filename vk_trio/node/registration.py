@@ -1,0 +1,216 @@
+"""Registering the virtual node, and keeping it registered.
+
+The Node is created NotReady and only reported Ready once the pod controller is running, so the
+scheduler never sends pods to a node that cannot act on them. Node status is written as a
+strategic-merge PATCH of the ``status`` subresource: conditions merge by ``type``, so conditions
+other actors set on our node are kept. If someone deletes the Node, ``keep_registered`` sees it
+on its watch and creates it again (and the lease follows the new UID).
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from vk_trio import __version__
+from vk_trio.config import Config
+from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio.kube.client import KubeClient
+from vk_trio.kube.models import Node
+from vk_trio.kube.resources import NODES
+from vk_trio.kube.timefmt import kube_time, utcnow
+from vk_trio.kube.watch import Changed, Synced, watch_resource
+from vk_trio.logs import get_logger
+
+_log = get_logger("vk_trio.node")
+
+PRESSURE_CONDITIONS = (
+    ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ("NetworkUnavailable", "RouteCreated", "vk-trio needs no pod network routes"),
+)
+
+
+def outbound_ip() -> str:
+    """The address other hosts would see us from (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing lookup only
+            address: str = probe.getsockname()[0]
+        except OSError:
+            address = "127.0.0.1"
+    return address
+
+
+@dataclass
+class NodeState:
+    """What other components need to know about our Node."""
+
+    name: str
+    uid: str = ""
+    ready: bool = False  # the pod controller runs: report Ready
+    generation: int = 0  # bumped on every (re)registration
+    changed: trio.Event = field(default_factory=trio.Event)
+
+    def touch(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+def node_labels(config: Config) -> dict[str, str]:
+    return {
+        "type": "virtual-kubelet",
+        "kubernetes.io/role": "agent",
+        "kubernetes.io/hostname": config.node_name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/exclude-from-external-load-balancers": "true",
+        "vk-trio.io/provider": config.provider,
+    }
+
+
+def node_capacity(config: Config) -> dict[str, str]:
+    return {
+        "cpu": config.cpu,
+        "memory": config.memory,
+        "pods": str(config.max_pods),
+        "nvidia.com/gpu": str(config.gpus),
+        "ephemeral-storage": "100Ti",
+    }
+
+
+def node_status(config: Config, *, ready: bool, node_ip: str) -> dict[str, Any]:
+    now = kube_time(utcnow())
+    conditions = [
+        {
+            "type": kind,
+            "status": "False",
+            "reason": reason,
+            "message": message,
+            "lastHeartbeatTime": now,
+        }
+        for kind, reason, message in PRESSURE_CONDITIONS
+    ]
+    conditions.append(
+        {
+            "type": "Ready",
+            "status": "True" if ready else "False",
+            "reason": "KubeletReady" if ready else "KubeletNotReady",
+            "message": "vk-trio is ready" if ready else "vk-trio is starting",
+            "lastHeartbeatTime": now,
+        }
+    )
+    capacity = node_capacity(config)
+    return {
+        "capacity": capacity,
+        "allocatable": capacity,
+        "conditions": conditions,
+        "addresses": [
+            {"type": "InternalIP", "address": node_ip},
+            {"type": "Hostname", "address": config.node_name},
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": config.kubelet_port}},
+        "nodeInfo": {
+            "machineID": "",
+            "systemUUID": "",
+            "bootID": "",
+            "kernelVersion": platform.release(),
+            "osImage": f"vk-trio {config.provider}",
+            "containerRuntimeVersion": f"{config.provider}://cloud",
+            "kubeletVersion": f"v1.37.1-vk-trio-{__version__}",
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": "amd64",
+        },
+    }
+
+
+def node_object(config: Config, *, node_ip: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"providerID": f"vk-trio://{config.provider}/{config.node_name}"}
+    taint = config.taint_parts()
+    if taint is not None:
+        key, value, effect = taint
+        spec["taints"] = [{"key": key, "value": value, "effect": effect}]
+    return {
+        "metadata": {"name": config.node_name, "labels": node_labels(config)},
+        "spec": spec,
+        "status": node_status(config, ready=False, node_ip=node_ip),
+    }
+
+
+class NodeRegistrar:
+    """Creates the Node, patches its status, and recreates it when it disappears."""
+
+    def __init__(self, client: KubeClient, config: Config, state: NodeState) -> None:
+        self.client = client
+        self.config = config
+        self.state = state
+        self.node_ip = config.node_ip or outbound_ip()
+
+    async def ensure(self) -> Node:
+        """Create the Node if it does not exist (labels/taints are ours on create only)."""
+        try:
+            node = await self.client.get(NODES, self.config.node_name)
+        except NotFound:
+            try:
+                node = await self.client.create(
+                    NODES, node_object(self.config, node_ip=self.node_ip)
+                )
+                _log.info("registered node %s", self.config.node_name)
+            except Conflict:
+                node = await self.client.get(NODES, self.config.node_name)
+        if node.metadata.uid != self.state.uid:
+            self.state.uid = node.metadata.uid
+            self.state.generation += 1
+            self.state.touch()
+        await self.patch_status()
+        return node
+
+    async def patch_status(self) -> None:
+        status = node_status(self.config, ready=self.state.ready, node_ip=self.node_ip)
+        await self.client.patch(
+            NODES,
+            self.config.node_name,
+            {"status": status},
+            patch_type="strategic",
+            subresource="status",
+        )
+
+    async def keep_registered(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Register, then watch our own Node and re-register it whenever it is deleted."""
+        await self.ensure()
+
+        async def on_event(event: Synced[Node] | Changed[Node]) -> None:
+            gone = (isinstance(event, Synced) and not event.items) or (
+                isinstance(event, Changed) and event.type == "DELETED"
+            )
+            if gone:
+                _log.warning("node %s was deleted; registering it again", self.config.node_name)
+                await _retrying(self.ensure)
+
+        await watch_resource(
+            self.client,
+            NODES,
+            on_event,
+            field_selector=f"metadata.name={self.config.node_name}",
+            task_status=task_status,
+        )
+
+
+async def _retrying(action: Callable[[], Any], *, delay: float = 1.0) -> None:
+    while True:
+        try:
+            await action()
+            return
+        except KubeError as exc:
+            _log.warning("retrying in %.0fs: %s", delay, exc)
+            await trio.sleep(delay)
+            delay = min(delay * 2, 30)

@@ -1,0 +1,67 @@
+"""The pods bound to our node, as the watch last told us, and the hook that enqueues them.
+
+The cache is fed only by the pod watch (fieldSelector spec.nodeName=<node>) and by the answers
+to our own status patches (which are newer than anything the watch has sent yet). Updates that
+are older than what we hold, by resourceVersion, are ignored so a late watch event cannot roll
+the cache back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import trio
+
+from vk_trio.kube.models import Pod
+from vk_trio.kube.watch import Changed, Synced
+
+
+def _rv(pod: Pod) -> int:
+    try:
+        return int(pod.metadata.resource_version)
+    except ValueError:
+        return -1
+
+
+class PodCache:
+    def __init__(self, on_change: Callable[[str], None]) -> None:
+        self._pods: dict[str, Pod] = {}
+        self._on_change = on_change
+        self.synced = trio.Event()
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+    def __iter__(self) -> Iterator[Pod]:
+        return iter(list(self._pods.values()))
+
+    def get(self, uid: str) -> Pod | None:
+        return self._pods.get(uid)
+
+    def uids(self) -> list[str]:
+        return list(self._pods)
+
+    def update(self, pod: Pod) -> None:
+        """Take a newer copy of a pod (from a watch event or a write we made)."""
+        uid = pod.metadata.uid
+        held = self._pods.get(uid)
+        if held is not None and 0 <= _rv(pod) < _rv(held):
+            return
+        self._pods[uid] = pod
+
+    async def handle(self, event: Synced[Pod] | Changed[Pod]) -> None:
+        """The watch callback: keep the cache and enqueue every pod that changed."""
+        if isinstance(event, Synced):
+            fresh = {pod.metadata.uid: pod for pod in event.items}
+            gone = set(self._pods) - set(fresh)
+            self._pods = fresh
+            for uid in [*fresh, *gone]:
+                self._on_change(uid)
+            self.synced.set()
+            return
+        uid = event.object.metadata.uid
+        if event.type == "DELETED":
+            self._pods.pop(uid, None)
+        else:
+            self.update(event.object)
+        self._on_change(uid)

@@ -1,0 +1,85 @@
+"""The kubelet's rules for a container that ends, for a pod whose container is a cloud instance.
+
+PURE: no trio, no I/O; times are parameters. The reconciler asks these functions what an
+instance's end means (restart or finish), how long CrashLoopBackOff waits, and whether
+activeDeadlineSeconds has passed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from vk_trio.kube.models import Pod
+from vk_trio.pods.record import Terminated
+from vk_trio.providers.base import Instance, InstanceState
+
+CRASHLOOP_INITIAL = 10.0
+CRASHLOOP_MAX = 300.0
+CRASHLOOP_RESET_AFTER = 600.0  # a run this long resets the backoff, as the kubelet does
+LOST_EXIT_CODE = 137
+
+
+def crashloop_delay(streak: int) -> float:
+    """10 s, 20 s, 40 s ... capped at 5 minutes (``streak`` counts from 1)."""
+    return min(CRASHLOOP_MAX, CRASHLOOP_INITIAL * 2.0 ** max(0, streak - 1))
+
+
+def should_restart(restart_policy: str, exit_code: int) -> bool:
+    if restart_policy == "Always":
+        return True
+    if restart_policy == "OnFailure":
+        return exit_code != 0
+    return False
+
+
+def terminated_from(instance: Instance, *, now: datetime) -> Terminated:
+    """How an EXITED or FAILED instance ended, as a container state."""
+    if instance.state is InstanceState.FAILED:
+        code = instance.exit_code if instance.exit_code is not None else 128
+        reason = "ContainerCannotRun" if instance.started_at is None else "Error"
+        message = instance.message or "the provider reported the instance failed"
+    elif instance.exit_code is None:
+        code, reason = 1, "Error"
+        message = instance.message or "the container exited; its exit code is unknown"
+    else:
+        code = instance.exit_code
+        reason = "Completed" if code == 0 else "Error"
+        message = instance.message
+    return Terminated(
+        exit_code=code,
+        reason=reason,
+        message=message,
+        started_at=instance.started_at,
+        finished_at=instance.finished_at or now,
+        instance_id=instance.instance_id,
+    )
+
+
+def lost(instance: Instance, *, now: datetime) -> Terminated:
+    """An instance that vanished from the provider: the container was killed (137)."""
+    return Terminated(
+        exit_code=LOST_EXIT_CODE,
+        reason="InstanceLost",
+        message=f"instance {instance.instance_id} disappeared from the provider",
+        started_at=instance.started_at,
+        finished_at=now,
+        instance_id=instance.instance_id,
+    )
+
+
+def ran_long(terminated: Terminated) -> bool:
+    if terminated.started_at is None or terminated.finished_at is None:
+        return False
+    return (terminated.finished_at - terminated.started_at).total_seconds() >= CRASHLOOP_RESET_AFTER
+
+
+def deadline_remaining(pod: Pod, *, start: datetime | None, now: datetime) -> float | None:
+    """Seconds until activeDeadlineSeconds passes (<= 0: passed); None without a deadline."""
+    limit = pod.spec.active_deadline_seconds
+    if limit is None or start is None:
+        return None
+    return limit - (now - start).total_seconds()
+
+
+def is_terminal_phase(phase: str) -> bool:
+    return phase in ("Succeeded", "Failed")

@@ -1,0 +1,186 @@
+"""Renting the instance for a pod: gather its inputs, translate, place, and say what happened.
+
+Everything a create needs from the API besides the pod itself is fetched here, on demand, for
+this pod only (never a cluster-wide Secret/ConfigMap watch): the owning Job's annotations, the
+resolved environment, and the registry credential from imagePullSecrets. Every way this can
+fail is turned into what the user should see (a waiting reason, an Event, a condition) and
+when to try again; nothing is dropped after N tries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vk_trio.errors import KubeError, NotFound
+from vk_trio.kube.client import KubeClient
+from vk_trio.kube.events import EventRecorder
+from vk_trio.kube.models import Pod, Secret
+from vk_trio.kube.resources import JOBS, SECRETS
+from vk_trio.pacing import Backoff
+from vk_trio.pods.env import EnvError, MissingReference, ObjectSource, resolve_env
+from vk_trio.pods.pull_secrets import credential_for
+from vk_trio.pods.record import PodRecord, Terminated, Waiting
+from vk_trio.pods.translate import check_pod, to_instance_spec
+from vk_trio.providers.base import (
+    CloudError,
+    Instance,
+    InstanceSpec,
+    InvalidAnnotation,
+    InvalidSpec,
+    NoCapacity,
+    PaymentRequired,
+    Provider,
+    ProviderAuthFailed,
+    RegistryAuth,
+)
+from vk_trio.providers.placement import place
+
+RETRY = Backoff(initial=2.0, factor=2.0, maximum=60.0)
+SLOW_RETRY = 300.0  # an account problem or a bad annotation: a human has to act first
+CREATING = "ContainerCreating"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a provisioning attempt did: an instance, or when to try again (seconds)."""
+
+    instance: Instance | None = None
+    retry_in: float | None = None
+
+
+class Provisioner:
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        provider: Provider,
+        objects: ObjectSource,
+        events: EventRecorder,
+        node_name: str,
+        node_ip: str,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.objects = objects
+        self.events = events
+        self.node_name = node_name
+        self.node_ip = node_ip
+
+    async def job_annotations(self, pod: Pod) -> dict[str, str]:
+        """The owning Job's annotations (seed 001's fallback); the pod's own win."""
+        for owner in pod.metadata.owner_references:
+            if owner.kind == "Job" and owner.api_version.startswith("batch/"):
+                try:
+                    job = await self.client.get(JOBS, owner.name, namespace=pod.metadata.namespace)
+                except NotFound:
+                    return {}
+                if job.metadata.uid == owner.uid:
+                    return dict(job.metadata.annotations)
+        return {}
+
+    async def registry_auth(self, pod: Pod, image: str) -> RegistryAuth | None:
+        secrets: list[Secret] = []
+        for ref in pod.spec.image_pull_secrets:
+            try:
+                secrets.append(
+                    await self.client.get(SECRETS, ref.name, namespace=pod.metadata.namespace)
+                )
+            except NotFound:
+                await self.events.warning(
+                    pod,
+                    "FailedToRetrieveImagePullSecret",
+                    f"imagePullSecret {ref.name!r} not found; pulling {image} without it",
+                )
+        return credential_for(image, secrets)
+
+    async def build_spec(self, pod: Pod, record: PodRecord) -> InstanceSpec:
+        check_pod(pod)
+        container = pod.spec.containers[0]
+        annotations = {**await self.job_annotations(pod), **pod.metadata.annotations}
+        env = await resolve_env(pod, container, source=self.objects, host_ip=self.node_ip)
+        for warning in env.warnings:
+            await self.events.warning(pod, warning.reason, warning.message)
+        return to_instance_spec(
+            pod,
+            node_name=self.node_name,
+            env=env.values,
+            secret_env_names=env.secret_names,
+            registry_auth=await self.registry_auth(pod, container.image),
+            annotations=annotations,
+            attempt=record.attempt,
+        )
+
+    async def provision(self, pod: Pod, record: PodRecord) -> Outcome:
+        """One attempt to rent the pod's instance; updates ``record`` with what the user sees."""
+        try:
+            spec = await self.build_spec(pod, record)
+            self.provider.check(spec)
+        except InvalidSpec as exc:
+            return await self._fail(pod, record, exc.reason, exc.message)
+        except InvalidAnnotation as exc:
+            record.problem = Waiting(reason=exc.reason, message=exc.message)
+            record.waiting = Waiting(reason=CREATING, message=f"waiting: {exc.message}")
+            await self.events.warning(pod, exc.reason, exc.message)
+            return Outcome(retry_in=SLOW_RETRY)
+        except MissingReference as exc:
+            record.waiting = Waiting(reason=exc.reason, message=str(exc))
+            await self.events.warning(pod, "Failed", f"Error: {exc}")
+            return self._retry(record)
+        except EnvError as exc:
+            record.waiting = Waiting(reason=exc.reason, message=str(exc))
+            await self.events.warning(pod, "Failed", f"Error: {exc}")
+            return Outcome(retry_in=SLOW_RETRY)
+        except KubeError as exc:
+            record.waiting = Waiting(reason=CREATING, message=f"reading the pod's inputs: {exc}")
+            return self._retry(record)
+        record.problem = None
+        record.waiting = Waiting(reason=CREATING)
+        try:
+            instance = await place(self.provider, spec)
+        except InvalidSpec as exc:
+            return await self._fail(pod, record, exc.reason, exc.message)
+        except InvalidAnnotation as exc:
+            record.problem = Waiting(reason=exc.reason, message=exc.message)
+            await self.events.warning(pod, exc.reason, exc.message)
+            return Outcome(retry_in=SLOW_RETRY)
+        except (PaymentRequired, ProviderAuthFailed) as exc:
+            record.waiting = Waiting(reason=CREATING, message=f"{exc.reason}: {exc.message}")
+            await self.events.warning(pod, exc.reason, exc.message)
+            return Outcome(retry_in=SLOW_RETRY)
+        except NoCapacity as exc:
+            record.waiting = Waiting(
+                reason=CREATING, message=f"waiting for capacity: {exc.message}"
+            )
+            await self.events.warning(pod, exc.reason, exc.message)
+            return self._retry(record)
+        except CloudError as exc:
+            record.waiting = Waiting(reason=CREATING, message=f"{exc.reason}: {exc.message}")
+            await self.events.warning(pod, exc.reason, exc.message)
+            return self._retry(record, retry_after=exc.retry_after)
+        record.failures = 0
+        await self.events.normal(pod, "Scheduled", _describe(instance))
+        return Outcome(instance=instance)
+
+    def _retry(self, record: PodRecord, *, retry_after: float | None = None) -> Outcome:
+        delay = RETRY.delay(record.failures, retry_after=retry_after)
+        record.failures += 1
+        return Outcome(retry_in=delay)
+
+    async def _fail(self, pod: Pod, record: PodRecord, reason: str, message: str) -> Outcome:
+        """The pod can never run here: Failed with a reason that names the field."""
+        record.failure = Waiting(reason=reason, message=message)
+        record.final = Terminated(exit_code=1, reason="ContainerCannotRun", message=message)
+        record.waiting = None
+        await self.events.warning(pod, "Failed", f"{reason}: {message}")
+        return Outcome()
+
+
+def _describe(instance: Instance) -> str:
+    parts = [f"instance {instance.instance_id}"]
+    if instance.gpu_type:
+        parts.append(f"{instance.gpu_count or 1}x {instance.gpu_type}")
+    if instance.location:
+        parts.append(f"in {instance.location}")
+    if instance.price_per_hour:
+        parts.append(f"at ${instance.price_per_hour:.3f}/h")
+    return "rented " + " ".join(parts)

@@ -1,0 +1,282 @@
+"""One reconcile of one pod: look at the pod and its instance, make one move toward agreement.
+
+Level-triggered: ``sync(uid)`` reads the desired state (the pod in the cache) and the actual
+state (the instance view from the last provider list, plus what we created since) and acts.
+It never trusts an event alone, so missed events, restarts and crashes converge anyway. The
+work queue guarantees one ``sync`` per pod at a time; every path that has to come back later
+(a retry, a restart backoff, a deletion in progress, a deadline) schedules itself.
+
+Money is data: every path that ends a pod (finished, failed, deleted, force-deleted, deadline)
+deletes its instances, and an instance whose pod no longer exists is deleted by status_sync.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import trio
+
+from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio.kube.client import KubeClient
+from vk_trio.kube.events import EventRecorder
+from vk_trio.kube.models import Pod
+from vk_trio.kube.resources import PODS
+from vk_trio.kube.timefmt import utcnow
+from vk_trio.logs import pod_logger
+from vk_trio.pods import lifecycle
+from vk_trio.pods.cache import PodCache
+from vk_trio.pods.instances import InstanceView
+from vk_trio.pods.provisioning import Provisioner
+from vk_trio.pods.queue import WorkQueue
+from vk_trio.pods.record import PodRecord, Waiting
+from vk_trio.pods.recovery import record_from_pod
+from vk_trio.pods.status import pod_status, status_patch
+from vk_trio.providers.base import CloudError, Instance, InstanceState, Provider
+
+DELETE_POLL = 1.0  # while waiting for an instance to be gone
+ALIVE = (InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.RUNNING)
+
+
+@dataclass
+class Poke:
+    """Lets the reconciler ask the status loop for an early provider list."""
+
+    wanted: trio.Event = field(default_factory=trio.Event)
+
+    def __call__(self) -> None:
+        self.wanted.set()
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        provider: Provider,
+        cache: PodCache,
+        view: InstanceView,
+        queue: WorkQueue,
+        events: EventRecorder,
+        provisioner: Provisioner,
+        node_ip: str,
+        poke: Poke,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.cache = cache
+        self.view = view
+        self.queue = queue
+        self.events = events
+        self.provisioner = provisioner
+        self.node_ip = node_ip
+        self.poke = poke
+        self.records: dict[str, PodRecord] = {}
+
+    def transitioning(self) -> bool:
+        """Is any pod on its way somewhere (so the status loop should poll fast)?"""
+        for uid, record in self.records.items():
+            pod = self.cache.get(uid)
+            if pod is None or pod.metadata.deletion_timestamp is not None:
+                return True
+            if lifecycle.is_terminal_phase(pod.status.phase):
+                continue
+            inst = record.instance
+            if inst is None or inst.state is not InstanceState.RUNNING or not inst.ready:
+                return True
+        return bool(self.view.pod_uids() and not self.records)
+
+    async def sync(self, uid: str) -> None:
+        """The queue's worker: never raises for a retryable problem, it reschedules."""
+        pod = self.cache.get(uid)
+        try:
+            if pod is None:
+                await self._sync_gone(uid)
+            elif pod.metadata.deletion_timestamp is not None:
+                await self._sync_deletion(pod)
+            else:
+                await self._sync_active(pod)
+        except (KubeError, CloudError) as exc:
+            meta = pod.metadata if pod is not None else None
+            log = pod_logger(meta.namespace, meta.name, uid) if meta else pod_logger("", "", uid)
+            log.warning("reconcile failed, retrying: %s", exc)
+            self.queue.add_after(uid, getattr(exc, "retry_after", None) or 2.0)
+
+    # --- pods that are gone from the API ---------------------------------------------------
+
+    async def _sync_gone(self, uid: str) -> None:
+        """Force-deleted (or finished and deleted): no instance may outlive it."""
+        alive = await self._delete_instances(self.view.for_pod(uid))
+        if alive:
+            self.queue.add_after(uid, DELETE_POLL)
+        else:
+            self.records.pop(uid, None)
+
+    async def _delete_instances(self, instances: list[Instance]) -> bool:
+        """Ask the provider to delete each; True while any is still listed."""
+        still_listed = False
+        for inst in instances:
+            if inst.state is not InstanceState.TERMINATING:
+                await self.provider.delete(inst.instance_id)
+                self.view.note_deleted(inst)
+            still_listed = True
+        if still_listed:
+            self.poke()
+        return still_listed
+
+    # --- deletion requested (deletionTimestamp set) --------------------------------------------
+
+    async def _sync_deletion(self, pod: Pod) -> None:
+        uid = pod.metadata.uid
+        record = self._record(pod)
+        instances = self.view.for_pod(uid)
+        if instances and not record.killing:
+            record.killing = True
+            ids = ", ".join(i.instance_id for i in instances)
+            await self.events.normal(pod, "Killing", f"Stopping container; terminating {ids}")
+        alive = await self._delete_instances(instances)
+        deadline = pod.metadata.deletion_timestamp
+        if alive and deadline is not None and utcnow() < deadline:
+            self.queue.add_after(uid, DELETE_POLL)
+            return
+        # NotFound: already gone; Conflict: a new pod with the same name, not ours to delete
+        with contextlib.suppress(NotFound, Conflict):
+            await self.client.delete(
+                PODS,
+                pod.metadata.name,
+                namespace=pod.metadata.namespace,
+                grace_period_seconds=0,
+                uid=uid,
+            )
+        if alive:  # grace expired first: keep deleting the instance after the pod is gone
+            self.queue.add_after(uid, DELETE_POLL)
+
+    # --- the pod should run ----------------------------------------------------------------
+
+    async def _sync_active(self, pod: Pod) -> None:
+        uid = pod.metadata.uid
+        record = self._record(pod)
+        now = utcnow()
+        if lifecycle.is_terminal_phase(pod.status.phase):
+            await self._delete_instances(self.view.for_pod(uid))  # a finished pod pays nothing
+            return
+        if record.final is None and record.failure is None:
+            await self._advance(pod, record, now)
+        if record.final is not None or record.failure is not None:
+            await self._delete_instances(self.view.for_pod(uid))
+        await self._write_status(pod, record, now)
+
+    async def _advance(self, pod: Pod, record: PodRecord, now: datetime) -> None:
+        uid = pod.metadata.uid
+        remaining = lifecycle.deadline_remaining(pod, start=record.start_time, now=now)
+        if remaining is not None and remaining <= 0:
+            limit = pod.spec.active_deadline_seconds
+            record.failure = Waiting(
+                reason="DeadlineExceeded",
+                message=f"Pod was active on the node longer than the specified deadline ({limit}s)",
+            )
+            if record.instance is not None and record.instance.state in ALIVE:
+                record.final = lifecycle.lost(record.instance, now=now)
+            await self.events.warning(pod, "DeadlineExceeded", record.failure.message)
+            return
+        if remaining is not None:
+            self.queue.add_after(uid, remaining + 0.1)
+        instances = self.view.for_pod(uid)
+        for stale in [i for i in instances if i.attempt < record.attempt]:
+            await self._delete_instances([stale])  # leftovers of a restart
+        current = next((i for i in reversed(instances) if i.attempt >= record.attempt), None)
+        if current is None:
+            await self._no_instance(pod, record, now)
+            return
+        record.attempt = max(
+            record.attempt, current.attempt
+        )  # adopted after a restart of the agent
+        record.instance = current
+        if not self.view.is_pending(current.instance_id):
+            record.seen_listed = True
+        if current.state is InstanceState.RUNNING:
+            record.waiting = None
+            record.backoff_until = None
+            if record.announced != f"started:{current.instance_id}":
+                record.announced = f"started:{current.instance_id}"
+                await self.events.normal(
+                    pod, "Started", f"Started container on {current.instance_id}"
+                )
+        elif current.state in (InstanceState.EXITED, InstanceState.FAILED):
+            await self._ended(pod, record, current, now)
+        elif current.state is not InstanceState.TERMINATING:
+            record.waiting = Waiting(reason="ContainerCreating", message=current.message)
+
+    async def _no_instance(self, pod: Pod, record: PodRecord, now: datetime) -> None:
+        uid = pod.metadata.uid
+        held = record.instance
+        if held is not None and held.attempt == record.attempt and record.seen_listed:
+            record.final = lifecycle.lost(held, now=now)
+            record.failure = Waiting(reason="InstanceLost", message=record.final.message)
+            await self.events.warning(pod, "Failed", record.final.message)
+            return
+        if record.backoff_until is not None and trio.current_time() < record.backoff_until:
+            self.queue.add_after(uid, record.backoff_until - trio.current_time())
+            return
+        record.backoff_until = None
+        outcome = await self.provisioner.provision(pod, record)
+        if outcome.instance is not None:
+            self.view.note_created(outcome.instance)
+            record.instance = outcome.instance
+            record.seen_listed = False
+            self.poke()
+        elif outcome.retry_in is not None:
+            self.queue.add_after(uid, outcome.retry_in)
+
+    async def _ended(self, pod: Pod, record: PodRecord, inst: Instance, now: datetime) -> None:
+        ended = lifecycle.terminated_from(inst, now=now)
+        if not lifecycle.should_restart(pod.spec.restart_policy, ended.exit_code):
+            record.final = ended
+            await self.events.normal(
+                pod,
+                "Completed" if ended.exit_code == 0 else "Failed",
+                f"container exited with code {ended.exit_code}; terminating {inst.instance_id}",
+            )
+            return
+        record.crash_streak = 1 if lifecycle.ran_long(ended) else record.crash_streak + 1
+        delay = lifecycle.crashloop_delay(record.crash_streak)
+        record.last_terminated = ended
+        record.attempt += 1
+        record.instance = None
+        record.seen_listed = False
+        record.backoff_until = trio.current_time() + delay
+        name = pod.spec.containers[0].name if pod.spec.containers else "main"
+        record.waiting = Waiting(
+            reason="CrashLoopBackOff",
+            message=(
+                f"back-off {delay:.0f}s restarting failed container={name} pod={pod.metadata.name}"
+            ),
+        )
+        await self._delete_instances([inst])
+        await self.events.warning(pod, "BackOff", record.waiting.message)
+        self.queue.add_after(pod.metadata.uid, delay)
+
+    # --- writing what we know --------------------------------------------------------------
+
+    def _record(self, pod: Pod) -> PodRecord:
+        uid = pod.metadata.uid
+        record = self.records.get(uid)
+        if record is None:
+            record = self.records[uid] = record_from_pod(pod, now=utcnow())
+        return record
+
+    async def _write_status(self, pod: Pod, record: PodRecord, now: datetime) -> None:
+        new = pod_status(pod, record, now=now, host_ip=self.node_ip)
+        patch = status_patch(pod.status, new)
+        ns, name = pod.metadata.namespace, pod.metadata.name
+        if patch is not None:
+            updated = await self.client.patch(PODS, name, patch, namespace=ns, subresource="status")
+            self.cache.update(updated)
+            pod = updated
+        wanted = dict(record.instance.annotations) if record.instance is not None else {}
+        if wanted and any(pod.metadata.annotations.get(k) != v for k, v in wanted.items()):
+            updated = await self.client.patch(
+                PODS, name, {"metadata": {"annotations": wanted}}, namespace=ns
+            )
+            self.cache.update(updated)

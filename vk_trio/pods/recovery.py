@@ -1,0 +1,39 @@
+"""Starting again after a restart or a crash: rebuild what we knew from what the API kept.
+
+The agent keeps no state of its own. After a restart, each pod's record is rebuilt from the
+pod's status (restartCount, lastState, startTime, a terminal state we had already written) and
+its instance is adopted from the provider's list by the tag that carries the pod UID and the
+attempt. Instances tagged with this node whose pod no longer exists are deleted by the status
+loop once the pod cache has synced; untagged instances are never listed, so never touched.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from vk_trio.kube.models import ContainerStateTerminated, Pod
+from vk_trio.pods.record import PodRecord, Terminated
+
+
+def _terminated(state: ContainerStateTerminated) -> Terminated:
+    return Terminated(
+        exit_code=state.exit_code,
+        reason=state.reason or ("Completed" if state.exit_code == 0 else "Error"),
+        message=state.message,
+        started_at=state.started_at,
+        finished_at=state.finished_at,
+        instance_id=state.container_id.split("://", 1)[-1],
+    )
+
+
+def record_from_pod(pod: Pod, *, now: datetime) -> PodRecord:
+    record = PodRecord(uid=pod.metadata.uid, start_time=pod.status.start_time or now)
+    statuses = pod.status.container_statuses
+    if statuses:
+        status = statuses[0]
+        record.attempt = status.restart_count
+        if status.last_state.terminated is not None:
+            record.last_terminated = _terminated(status.last_state.terminated)
+        if status.state.terminated is not None and pod.status.phase in ("Succeeded", "Failed"):
+            record.final = _terminated(status.state.terminated)
+    return record
