@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import trio
 
@@ -122,6 +123,13 @@ class RunPodSim:
         self.faults.limiter = (
             None if minute is None else RateLimiter.per(minute=minute, hour=hour, day=day)
         )
+
+    def create_pod(self, body: dict[str, Any]) -> SimPod:
+        """Rent a pod behind the API's back (as a human in the console would); body as in v2."""
+        errors = self.validator.body_errors("createPod", body)
+        if errors:
+            raise ValueError(f"not a valid createPod body: {errors}")
+        return self.account.create(body, self.clock.now())
 
     def pods(self, *, include_terminated: bool = False) -> list[SimPod]:
         now = self.clock.now()

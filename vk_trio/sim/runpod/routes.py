@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -236,25 +236,8 @@ class Api:
         start = self.sim.clock.to_seconds(when)
         return [e for e in entries if e.t > start]
 
-    async def _stream(
-        self, pod: SimPod, source: str | None, backfill: list[LogEntry]
-    ) -> AsyncIterator[bytes]:
-        clock = self.sim.clock
-        last = pod.logs[-1].seq if pod.logs else 0
-        if backfill:
-            yield b"".join(self._event(e) for e in backfill)
-        else:
-            yield b": stream open\n\n"
-        while pod.id in self.sim.account.pods:  # the stream ends only when the pod is gone
-            due = pod.next_event()
-            now = clock.now()
-            wait = FOLLOW_POLL if due is None else min(FOLLOW_POLL, max(due - now, 0.0))
-            await trio.sleep(wait)
-            pod.advance(clock.now())
-            fresh = [e for e in pod.logs if e.seq > last and (source is None or e.source == source)]
-            last = pod.logs[-1].seq if pod.logs else last
-            if fresh:
-                yield b"".join(self._event(e) for e in fresh)
+    def _stream(self, pod: SimPod, source: str | None, backfill: list[LogEntry]) -> LogStream:
+        return LogStream(self, pod, source, backfill)
 
     def _event(self, entry: LogEntry) -> bytes:
         stamp = self.sim.clock.stamp(entry.t)
@@ -341,6 +324,42 @@ class Api:
             raise ApiError(404, "data center not found")
         include = "GPU_AVAILABILITY" in (params.get("include") or [])
         return Response.json(self.sim.catalog.datacenter_json(dc, gpu_availability=include))
+
+
+class LogStream:
+    """The SSE body of ``getPodLogs``: backfill, then new lines as the pod prints them.
+
+    Like RunPod's, it never ends while the pod exists. A class rather than an async generator,
+    so that a client hanging up leaves nothing to finalize.
+    """
+
+    def __init__(self, api: Api, pod: SimPod, source: str | None, backfill: list[LogEntry]) -> None:
+        self.api, self.pod, self.source = api, pod, source
+        self.pending: list[LogEntry] | None = backfill
+        self.last = pod.logs[-1].seq if pod.logs else 0
+
+    def __aiter__(self) -> LogStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.pending is not None:
+            first, self.pending = self.pending, None
+            return b"".join(self.api._event(e) for e in first) or b": stream open\n\n"
+        clock, pod = self.api.sim.clock, self.pod
+        while pod.id in self.api.sim.account.pods:  # the stream ends only when the pod is gone
+            due = pod.next_event()
+            wait = FOLLOW_POLL if due is None else min(FOLLOW_POLL, max(due - clock.now(), 0.0))
+            await trio.sleep(wait)
+            pod.advance(clock.now())
+            fresh = [
+                e
+                for e in pod.logs
+                if e.seq > self.last and (self.source is None or e.source == self.source)
+            ]
+            self.last = pod.logs[-1].seq if pod.logs else self.last
+            if fresh:
+                return b"".join(self.api._event(e) for e in fresh)
+        raise StopAsyncIteration
 
 
 _INVALID = object()

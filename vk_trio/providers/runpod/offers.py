@@ -1,0 +1,110 @@
+"""Offer choice: which (GPU type, data center) candidates can run a pod, cheapest first.
+
+v2 places exactly one GPU type per create and never searches for capacity (createPod
+description), so an offer is one (GPU type, data center) pair read from the catalog with
+``include=AVAILABILITY&product=POD``: one create per offer, and the router walks the list. A
+candidate qualifies when the GPU type is sold in the pod's cloud, has enough memory per GPU,
+allows the GPU count, is in stock in an allowed data center, and its price for the whole pod
+stays under the cap: the lower of the node's ``--max-gpu-price`` (per GPU-hour, so times the
+count) and the pod's own cap. This module is pure; ``offers()`` in provider.py feeds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vk_trio.providers.base import Offer, Requirements
+from vk_trio.providers.runpod.annotations import RunPodOptions
+from vk_trio.providers.runpod.models import GpuType
+
+PROVIDER = "runpod"
+ANY_DATACENTER = "*"
+_RANK = {"HIGH": 0, "MEDIUM": 1, "LOW": 2}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """What an offer id stands for: the create parameters of one candidate."""
+
+    cloud: str
+    datacenter: str  # ANY_DATACENTER: let RunPod's scheduler pick among the allowed ones
+    gpu_id: str
+    count: int
+
+    @property
+    def offer_id(self) -> str:
+        return f"{PROVIDER}|{self.cloud}|{self.datacenter}|{self.count}|{self.gpu_id}"
+
+    @classmethod
+    def parse(cls, offer_id: str) -> Candidate | None:
+        parts = offer_id.split("|", 4)
+        if len(parts) != 5 or parts[0] != PROVIDER or not parts[3].isdigit() or not parts[4]:
+            return None
+        return cls(cloud=parts[1], datacenter=parts[2], gpu_id=parts[4], count=int(parts[3]))
+
+
+def price_cap(need: Requirements, *, max_gpu_price: float | None, gpu_count: int) -> float | None:
+    """The most the whole pod may cost per hour (None: no cap)."""
+    caps = [c for c in (need.max_price_per_hour,) if c is not None]
+    if max_gpu_price is not None:
+        caps.append(max_gpu_price * gpu_count)
+    return min(caps, default=None)
+
+
+def choose(
+    gpus: Sequence[GpuType],
+    need: Requirements,
+    options: RunPodOptions,
+    *,
+    datacenters: Sequence[str],
+    max_gpu_price: float | None = None,
+) -> list[Offer]:
+    """Feasible offers, cheapest first (then better stock, then preferred type order).
+
+    ``datacenters`` is the allowed set (already the node ∩ pod intersection); empty = any.
+    """
+    count = max(1, need.gpu_count)
+    cloud = options.cloud_type
+    memory = options.required_gpu_memory_gb or need.gpu_memory_gb or 0.0
+    cap = price_cap(need, max_gpu_price=max_gpu_price, gpu_count=count)
+    preferred = options.gpu_type_ids
+    allowed = set(datacenters)
+    found: list[tuple[tuple[float, int, int, str, str], Offer]] = []
+    for gpu in gpus:
+        sold = gpu.secure if cloud == "SECURE" else gpu.community
+        unit = gpu.price.secure if cloud == "SECURE" else gpu.price.community
+        max_count = gpu.max_count.secure if cloud == "SECURE" else gpu.max_count.community
+        if not sold or unit <= 0 or gpu.memory < memory or count > max_count:
+            continue
+        if preferred and gpu.id not in preferred:
+            continue
+        total = round(unit * count, 6)
+        if cap is not None and total > cap:
+            continue
+        places: list[tuple[str, str]] = []
+        if gpu.data_centers is not None:
+            places = [
+                (dc.id, dc.availability)
+                for dc in gpu.data_centers
+                if dc.availability in _RANK and (not allowed or dc.id in allowed)
+            ]
+        elif gpu.availability in _RANK:
+            places = [(ANY_DATACENTER, gpu.availability or "LOW")]
+        rank_pref = preferred.index(gpu.id) if preferred else 0
+        for dc, level in places:
+            candidate = Candidate(cloud=cloud, datacenter=dc, gpu_id=gpu.id, count=count)
+            offer = Offer(
+                provider=PROVIDER,
+                offer_id=candidate.offer_id,
+                gpu_type=gpu.id,
+                gpu_count=count,
+                gpu_memory_gb=float(gpu.memory),
+                price_per_hour=total,
+                location="" if dc == ANY_DATACENTER else dc,
+                cloud_type=cloud,
+                details={"availability": level, "gpu_name": gpu.name},
+            )
+            found.append(((total, _RANK[level], rank_pref, gpu.id, dc), offer))
+    found.sort(key=lambda item: item[0])
+    return [offer for _, offer in found]

@@ -1,0 +1,306 @@
+"""``RunPodProvider``: the provider contract (providers/base.py) on RunPod's REST v2 API.
+
+The pieces: annotations.py parses ``runpod.io/*``, offers.py picks (GPU type, data center)
+candidates from the catalog, mapping.py builds create bodies and reads pods back (ownership by
+name, the Job exit-code wrapper), client.py speaks HTTP with RunPod's retry table. This module
+adds what needs state and I/O: idempotent create (one lock per key, and a look-up by name before
+every retry, because a create can answer 500 after it created the pod), the exit-code marker
+read from the log stream, logs, and registry credentials made from imagePullSecrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
+
+import trio
+
+from vk_trio.pacing import Backoff
+from vk_trio.providers.base import (
+    Instance,
+    InstanceSpec,
+    InvalidSpec,
+    LogLine,
+    LogOptions,
+    LogsUnavailable,
+    NoCapacity,
+    Offer,
+    ProviderUnavailable,
+    Requirements,
+)
+from vk_trio.providers.runpod import mapping, models
+from vk_trio.providers.runpod.annotations import RunPodOptions, allowed_datacenters, parse
+from vk_trio.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
+from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose
+
+MARKER_TAIL = 10  # the marker is the container's last line; a few more for safety
+MAX_TAIL = 5000  # the v2 maximum
+MAX_RECONNECTS = 20  # a followed log stream that keeps breaking is given up
+
+
+class RunPodProvider:
+    """Pods of one node as RunPod pods. See the package modules for each concern."""
+
+    name = "runpod"
+
+    def __init__(
+        self,
+        node_name: str,
+        *,
+        api_key: str = "",
+        base_url: str = DEFAULT_BASE_URL,
+        datacenter_ids: Sequence[str] = (),
+        max_gpu_price: float | None = None,
+        client: RunPodClient | None = None,
+        create_attempts: int = 5,
+        backoff: Backoff | None = None,
+        log_idle_timeout: float = 1.5,
+        log_first_timeout: float = 5.0,
+    ) -> None:
+        self.node_name = node_name
+        self.datacenter_ids = tuple(dc.strip().upper() for dc in datacenter_ids if dc.strip())
+        self.max_gpu_price = max_gpu_price
+        self.client = client or RunPodClient(api_key=api_key, base_url=base_url)
+        self.create_attempts = create_attempts
+        self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
+        self.log_idle_timeout = log_idle_timeout
+        self.log_first_timeout = log_first_timeout
+        self._locks: dict[str, trio.Lock] = {}
+        self._exits: dict[str, tuple[int, datetime | None]] = {}
+        self._registries: dict[str, str] = {}
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # --- check and offers ----------------------------------------------------------------------
+
+    def _options(self, spec: InstanceSpec) -> tuple[RunPodOptions, tuple[str, ...]]:
+        options = parse(spec.need.annotations)
+        return options, allowed_datacenters(self.datacenter_ids, options.datacenter_ids)
+
+    def check(self, spec: InstanceSpec) -> None:
+        options, _ = self._options(spec)
+        if not spec.image and not options.template_id:
+            raise InvalidSpec("the container has no image (and no runpod.io/templateId)")
+        if spec.wants_exit_code and not (spec.command or spec.args):
+            raise InvalidSpec(
+                "RunPod restarts a container whose process exits and reports no exit code; "
+                "vk-trio reads a Job's exit code by wrapping its command in a POSIX shell, so "
+                "on RunPod a Job container must set command or args (the image's default "
+                "command cannot be seen from here)"
+            )
+
+    async def offers(self, need: Requirements) -> list[Offer]:
+        options = parse(need.annotations)
+        datacenters = allowed_datacenters(self.datacenter_ids, options.datacenter_ids)
+        gpus = await self.client.gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
+        return choose(
+            gpus,
+            need,
+            options,
+            datacenters=datacenters,
+            max_gpu_price=self.max_gpu_price,
+        )
+
+    # --- create ------------------------------------------------------------------------------
+
+    async def create(self, spec: InstanceSpec, offer: Offer) -> Instance:
+        self.check(spec)
+        options, datacenters = self._options(spec)
+        candidate = Candidate.parse(offer.offer_id)
+        if candidate is None:
+            raise NoCapacity(f"offer {offer.offer_id!r} is not a RunPod offer (any more)")
+        lock = self._locks.setdefault(spec.key, trio.Lock())
+        async with lock:
+            existing = await self._find(spec)
+            if existing is not None:
+                return existing
+            request = mapping.create_request(
+                spec,
+                options,
+                gpu_id=candidate.gpu_id,
+                gpu_count=candidate.count,
+                cloud=candidate.cloud,
+                datacenters=(
+                    list(datacenters)
+                    if candidate.datacenter == ANY_DATACENTER
+                    else [candidate.datacenter]
+                ),
+                registry=await self._registry(spec, options),
+            )
+            return await self._create(spec, request)
+
+    async def _create(self, spec: InstanceSpec, request: models.CreatePodRequest) -> Instance:
+        failure: ProviderUnavailable | None = None
+        for attempt in range(self.create_attempts):
+            try:
+                pod = await self.client.create_pod(request)
+            except ProviderUnavailable as exc:
+                # A create that timed out or answered 5xx may have created the pod (and
+                # RunPod bills it): wait, look it up by its name, and only then try again.
+                failure = exc
+                await trio.sleep(self.backoff.delay(attempt, retry_after=exc.retry_after))
+                found = await self._find(spec)
+                if found is not None:
+                    return found
+                continue
+            instance = mapping.to_instance(pod, node_name=self.node_name)
+            if instance is None:  # pragma: no cover - RunPod renamed our pod?
+                raise ProviderUnavailable(f"RunPod created {pod.id} under another name")
+            return instance
+        assert failure is not None
+        raise failure
+
+    async def _find(self, spec: InstanceSpec) -> Instance | None:
+        name = mapping.instance_name(spec.node_name, spec.key)
+        for pod in await self.client.list_pods():
+            if pod.name == name and pod.status != "TERMINATED":
+                return mapping.to_instance(pod, node_name=self.node_name)
+        return None
+
+    async def _registry(self, spec: InstanceSpec, options: RunPodOptions) -> str | None:
+        """The registry credential id: the annotation's, or one made from imagePullSecrets."""
+        if options.registry_auth_id:
+            return options.registry_auth_id
+        auth = spec.registry_auth
+        if auth is None:
+            return None
+        digest = hashlib.sha256(
+            f"{auth.server}\0{auth.username}\0{auth.password}".encode()
+        ).hexdigest()
+        name = f"vk-trio-{digest[:16]}"
+        if name in self._registries:
+            return self._registries[name]
+        for _ in range(2):
+            for registry in await self.client.list_registries():
+                if registry.name == name:
+                    self._registries[name] = registry.id
+                    return registry.id
+            try:
+                created = await self.client.create_registry(
+                    models.CreateRegistryRequest(
+                        name=name, username=auth.username, password=auth.password
+                    )
+                )
+            except NoCapacity:  # 400: another create won the race for the name; look again
+                continue
+            self._registries[name] = created.id
+            return created.id
+        raise ProviderUnavailable(f"could not create the registry credential {name}")
+
+    # --- list and delete ---------------------------------------------------------------------
+
+    async def list(self) -> list[Instance]:
+        pods = [
+            pod
+            for pod in await self.client.list_pods()
+            if pod.status != "TERMINATED" and mapping.parse_name(pod.name, self.node_name)
+        ]
+        live = {pod.id for pod in pods}
+        self._exits = {k: v for k, v in self._exits.items() if k in live}
+        pending = [
+            pod
+            for pod in pods
+            if mapping.wants_marker(pod)
+            and pod.status == "RUNNING"
+            and pod.runtime is not None
+            and pod.id not in self._exits
+        ]
+        if pending:
+            async with trio.open_nursery() as nursery:
+                for pod in pending:
+                    nursery.start_soon(self._read_exit, pod.id)
+        out = []
+        for pod in pods:
+            instance = mapping.to_instance(
+                pod, node_name=self.node_name, exit=self._exits.get(pod.id)
+            )
+            if instance is not None:
+                out.append(instance)
+        return out
+
+    async def _read_exit(self, pod_id: str) -> None:
+        """Look for the exit marker at the end of the container's log."""
+        try:
+            async with aclosing(self._lines(pod_id, tail=MARKER_TAIL, follow=False)) as lines:
+                async for line, stamp in lines:
+                    code = mapping.exit_code_in(line)
+                    if code is not None:
+                        self._exits[pod_id] = (code, stamp)
+        except (LogsUnavailable, ProviderUnavailable):
+            return  # next list() looks again
+
+    async def delete(self, instance_id: str) -> None:
+        await self.client.delete_pod(instance_id)
+        self._exits.pop(instance_id, None)
+
+    # --- logs --------------------------------------------------------------------------------
+
+    async def logs(self, instance_id: str, opts: LogOptions) -> AsyncIterator[LogLine]:
+        """The container's log lines; a followed Job stream ends at its exit marker."""
+        tail = MAX_TAIL if opts.tail_lines is None else min(opts.tail_lines, MAX_TAIL)
+        since = None
+        if opts.since_seconds is not None:
+            when = datetime.now(UTC) - timedelta(seconds=opts.since_seconds)
+            since = when.isoformat(timespec="seconds").replace("+00:00", "Z")
+        budget = opts.limit_bytes
+        lines = self._lines(instance_id, tail=tail, since=since, follow=opts.follow)
+        if not opts.follow:
+            async with aclosing(lines) as backfill:
+                collected = [item async for item in backfill]
+            lines = _replay(collected[-tail:] if tail else [])
+        async with aclosing(lines) as stream:
+            async for text, stamp in stream:
+                if mapping.exit_code_in(text) is not None:
+                    return
+                if budget is not None:
+                    budget -= len(text.encode()) + 1
+                    if budget < 0:
+                        return
+                yield LogLine(text=text, timestamp=stamp)
+
+    async def _lines(
+        self, pod_id: str, *, tail: int, since: str | None = None, follow: bool
+    ) -> AsyncGenerator[tuple[str, datetime | None]]:
+        """Container lines. Without ``follow`` it stops when the stream goes quiet (the v2
+        stream never ends by itself); a followed stream that breaks is resumed from the last
+        event id, and ends with the pod or at the Job's exit marker."""
+        last_id: str | None = None
+        for _ in range(MAX_RECONNECTS):
+            try:
+                async with self.client.log_events(
+                    pod_id, tail=tail, since=since, last_event_id=last_id
+                ) as events:
+                    wait = self.log_first_timeout
+                    while True:
+                        got = None
+                        with trio.move_on_after(math.inf if follow else wait):
+                            got = await anext(events, None)
+                        if got is None:
+                            break
+                        event_id, event = got
+                        last_id, wait = event_id or last_id, self.log_idle_timeout
+                        yield event.line, mapping.parse_time(event.ts)
+                        if follow and mapping.exit_code_in(event.line) is not None:
+                            return
+            except LogsUnavailable:
+                if last_id is None:
+                    raise
+                return  # the pod is gone after we read from it: the stream is over
+            except ProviderUnavailable:
+                if not follow:
+                    raise
+                await trio.sleep(1.0)
+                continue
+            if not follow:
+                return
+
+
+async def _replay(
+    items: list[tuple[str, datetime | None]],
+) -> AsyncGenerator[tuple[str, datetime | None]]:
+    for item in items:
+        yield item
