@@ -33,6 +33,8 @@ __all__ = ["EXEC_TIMEOUT", "ExecCredential", "parse_rfc3339", "run_exec_plugin"]
 EXEC_TIMEOUT = 120.0
 """Seconds a plugin may take; cloud CLIs are slow, but not this slow."""
 
+_KILL_GRACE = 2.0
+"""Seconds between SIGTERM and SIGKILL for a plugin that overran its time."""
 _STDERR_EXCERPT = 600
 _TOKEN_LIKE = re.compile(
     r"(eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*)|((?:bearer|token)[\s:=\"']+)[^\s\"',]{8,}", re.IGNORECASE
@@ -98,6 +100,7 @@ async def run_exec_plugin(
                 capture_stdout=True,
                 capture_stderr=True,
                 check=False,
+                deliver_cancel=_terminate,
             )
     except trio.TooSlowError:
         raise AuthError(f"exec plugin {name} did not finish within {EXEC_TIMEOUT:g} s") from None
@@ -112,6 +115,14 @@ async def run_exec_plugin(
             + _hint(config)
         )
     return _parse_output(result.stdout, config)
+
+
+async def _terminate(process: trio.Process) -> None:
+    process.terminate()
+    with trio.move_on_after(_KILL_GRACE):
+        await process.wait()
+        return
+    process.kill()
 
 
 def _exec_info(config: ExecConfig, cluster_info: Mapping[str, Any] | None) -> str:
