@@ -1,10 +1,11 @@
 """The provider contract suite (tests/providers/contract.py) against RunPodProvider, over real
-HTTP on loopback to the simulated RunPod.
+HTTP on loopback to the simulated RunPod, on trio's virtual clock.
 
-Jobs on RunPod need a command (the exit code is read through a shell wrapper, and the image's
-default command is invisible to us), so the suite's job images get one here: the contract's
-images are scripted in the simulator, and its job specs are given ``command`` by the factory's
-provider wrapper. Everything else runs unchanged.
+One adaptation: on RunPod a Job must set a command (its exit code is read through a shell
+wrapper, and the image's default command is invisible to us: mapping.py), while the suite's job
+specs have none. ``JobsWithCommand`` gives them one before they reach the provider; the
+provider's refusal of a command-less Job is tested in test_instances_jobs_billing.py. Everything
+else runs unchanged.
 """
 
 from __future__ import annotations

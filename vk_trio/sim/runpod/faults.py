@@ -33,10 +33,11 @@ class Fault:
     """A rule that changes the answers to matching requests.
 
     ``operation`` is an OpenAPI operationId (``createPod``, ``listPods``, ``getPodLogs``...) or
-    ``"*"``. The answer is delayed by ``delay`` seconds, then replaced by ``status`` (None keeps
-    the real answer). With ``apply_first`` the operation is carried out before the error is
-    sent: a create that answers 500 but did create the pod. ``times`` is how many matching
-    requests it affects (None: all).
+    ``"*"``. The request waits ``delay`` seconds, then is answered with ``status`` instead of
+    being carried out (None: carried out normally, late). With ``apply_first`` the operation is
+    carried out first and then answered late and/or with ``status``: a create that answers 500
+    (or times out) although it did create the pod. ``times`` is how many matching requests it
+    affects (None: all).
     """
 
     operation: str = "*"

@@ -140,14 +140,19 @@ class Api:
                 response.headers.update(limits)
                 return response
         fault = sim.faults.pick(operation)
-        if fault is not None and fault.delay > 0:
-            await trio.sleep(fault.delay)
-        if fault is not None and fault.status is not None and not fault.apply_first:
-            response = _fault_response(fault.status, fault.detail, fault.retry_after)
-        else:
+        if fault is None:
             response = await self._validated(request, operation, handler)
-            if fault is not None and fault.status is not None:
+        elif fault.apply_first:  # carried out, then answered late and/or wrongly
+            response = await self._validated(request, operation, handler)
+            await trio.sleep(fault.delay)
+            if fault.status is not None:
                 response = _fault_response(fault.status, fault.detail, fault.retry_after)
+        else:  # answered late, then carried out or refused
+            await trio.sleep(fault.delay)
+            if fault.status is not None:
+                response = _fault_response(fault.status, fault.detail, fault.retry_after)
+            else:
+                response = await self._validated(request, operation, handler)
         response.headers.update({k: v for k, v in limits.items() if k != "retry-after"})
         return response
 
