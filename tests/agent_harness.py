@@ -1,0 +1,125 @@
+"""Running the node agent in a test: its config, an admin client, and polling helpers.
+
+Every test gets its own node name, so tests sharing the session's control plane never see each
+other's pods or instances, and the node is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from tests.controlplane.launcher import ControlPlane
+from vk_trio.config import Config, load_config
+from vk_trio.daemon import Agent, run_agent
+from vk_trio.kube.auth import resolve_credentials
+from vk_trio.kube.client import KubeClient
+from vk_trio.kube.models import Pod
+from vk_trio.kube.resources import NODES, PODS
+from vk_trio.providers.fake import FakeProvider
+
+T = TypeVar("T")
+
+
+def unique_node(prefix: str = "vk") -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def agent_config(cp: ControlPlane, tmp_path: Path, **overrides: Any) -> Config:
+    flags: dict[str, Any] = {
+        "kubeconfig": str(cp.kubeconfig),
+        "node_name": overrides.pop("node_name", unique_node()),
+        "provider": "fake",
+        "fake_state_file": str(tmp_path / "fake-cloud.json"),
+        "fast_interval": 0.5,
+        "reconcile_interval": 3.0,
+        "health_server_address": "127.0.0.1:0",
+        "node_ip": "127.0.0.1",
+    }
+    flags.update(overrides)
+    return load_config(flags=flags, env={})
+
+
+def fake_cloud(config: Config) -> FakeProvider:
+    """Another view of the agent's fake cloud (same state file): the test's ledger."""
+    assert config.fake_state_file
+    return FakeProvider(config.node_name, state_file=Path(config.fake_state_file))
+
+
+@asynccontextmanager
+async def admin_client(cp: ControlPlane) -> AsyncIterator[KubeClient]:
+    credentials = await resolve_credentials(kubeconfig=str(cp.kubeconfig), env={})
+    async with KubeClient(credentials, qps=200, burst=200) as client:
+        yield client
+
+
+@asynccontextmanager
+async def running_agent(config: Config) -> AsyncIterator[Agent]:
+    async with trio.open_nursery() as nursery:
+        agent: Agent = await nursery.start(run_agent, config)
+        try:
+            yield agent
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30, what: str = "condition"
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    with trio.move_on_after(timeout):
+        while True:
+            result = await probe()
+            if result:
+                return result
+            await trio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def gpu_pod(
+    name: str,
+    node: str,
+    *,
+    restart_policy: str = "Never",
+    annotations: dict[str, str] | None = None,
+    env: list[dict[str, Any]] | None = None,
+    image: str = "nvidia/cuda:12.4.1-base-ubuntu22.04",
+) -> dict[str, Any]:
+    """A pod bound to ``node`` directly (no scheduler), like the seeds' GPU example."""
+    return {
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": restart_policy,
+            "terminationGracePeriodSeconds": 30,
+            "containers": [
+                {
+                    "name": "gpu",
+                    "image": image,
+                    "command": ["nvidia-smi", "-L"],
+                    "env": env or [],
+                    "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                }
+            ],
+            "tolerations": [
+                {"key": "virtual-kubelet.io/provider", "operator": "Exists", "effect": "NoSchedule"}
+            ],
+        },
+    }
+
+
+async def pod_phase(client: KubeClient, ns: str, name: str) -> str:
+    pod: Pod = await client.get(PODS, name, namespace=ns)
+    return pod.status.phase
+
+
+async def delete_node(client: KubeClient, name: str) -> None:
+    try:
+        await client.delete(NODES, name)
+    except Exception:  # cleanup only
+        pass
