@@ -239,3 +239,16 @@ async def test_the_registry_annotation_is_passed_through(
     annotations = {"runpod.io/container-registry-auth-id": registry.id}
     await rent(provider, spec(need=Requirements(gpu_count=1, annotations=annotations)))
     assert sim.requests_for("createPod")[0].body["registry"] == registry.id
+
+
+async def test_a_duplicate_from_a_create_delayed_before_processing_is_terminated(
+    sim: RunPodSim, provider: RunPodProvider, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim.add_fault(Fault(operation="createPod", status=None, delay=120))  # processed late
+    s = spec()
+    first = await rent(provider, s)
+    await trio.sleep(120)  # the delayed create lands too: two pods with one key
+    assert len(pods_named(sim, s)) == 2
+    assert [i.instance_id for i in await provider.list()] == [first]
+    assert pods_named(sim, s) == [first]
+    assert sim.billing() == [first]

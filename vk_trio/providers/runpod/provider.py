@@ -10,6 +10,7 @@ read from the log stream, logs, and registry credentials made from imagePullSecr
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -199,6 +200,7 @@ class RunPodProvider:
             for pod in await self.client.list_pods()
             if pod.status != "TERMINATED" and mapping.parse_name(pod.name, self.node_name)
         ]
+        pods = await self._without_duplicates(pods)
         live = {pod.id for pod in pods}
         self._exits = {k: v for k, v in self._exits.items() if k in live}
         pending = [
@@ -221,6 +223,30 @@ class RunPodProvider:
             if instance is not None:
                 out.append(instance)
         return out
+
+    async def _without_duplicates(
+        self, pods: builtins.list[models.Pod]
+    ) -> builtins.list[models.Pod]:
+        """Keep the oldest pod of each key and terminate the others.
+
+        Two pods can share a key only when a create was delayed *before* RunPod processed it
+        and our retry (after looking and finding nothing) created a second: we pay for one.
+        """
+        by_name: dict[str, models.Pod] = {}
+        extra: list[models.Pod] = []
+
+        def age(pod: models.Pod) -> tuple[float, str]:
+            created = mapping.parse_time(pod.created_at)
+            return (created.timestamp() if created else math.inf, pod.id)
+
+        for pod in sorted(pods, key=age):
+            if pod.name in by_name:
+                extra.append(pod)
+            else:
+                by_name[pod.name] = pod
+        for pod in extra:
+            await self.client.delete_pod(pod.id)
+        return [pod for pod in pods if by_name[pod.name] is pod]
 
     async def _read_exit(self, pod_id: str) -> None:
         """Look for the exit marker at the end of the container's log."""
