@@ -110,7 +110,8 @@ class VastSim:
         self.validator = Validator()
         self.state = SimState()
         self.journal: list[Exchange] = []
-        self.violations: list[str] = []  # responses or requests the document does not allow
+        self.violations: list[str] = []  # answers of ours the document does not allow
+        self.rejected: list[str] = []  # requests refused because the document does not allow them
         self.ignored_filters: list[str] = []  # search fields the simulator does not know
         self.url = ""
         self._scripts: dict[str, Workload] = {}

@@ -99,7 +99,7 @@ class Api:
                 "invalid_request" if op_id in ("searchOffers", "showInstances") else "invalid_args"
             )
             msg = "; ".join(problems)
-            sim.violations.append(f"request {request.method} {request.path}: {msg}")
+            sim.rejected.append(f"{request.method} {request.path}: {msg}")
             return Response.json({"success": False, "error": error, "msg": msg}, status=400)
         fault = sim.take_fault(op_id)
         if fault is not None:

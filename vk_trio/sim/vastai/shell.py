@@ -78,18 +78,18 @@ def run_script(argv: Sequence[str], command: Command, *, started_epoch: float) -
             if not re.match(r"while (:|true); do .*\bsleep\b", statement):
                 raise Unsupported(f"a loop that is not an idle forever loop: {statement!r}")
             return timeline  # idles forever
-        expanded = [_expand(w, variables, started_epoch + now) for w in words]
-        head = expanded[0]
-        if head in (["\0@"], ["exec", "\0@"]):
+        argv_words = [
+            part for word in words for part in _expand(word, variables, started_epoch + now)
+        ]
+        if argv_words in (["\0@"], ["exec", "\0@"]):
             now = _run(timeline, command, now)
             if command.run_seconds is None:
                 return timeline
             variables["?"] = str(command.exit_code)
-            if head[0] == "exec":
+            if argv_words[0] == "exec":
                 timeline.exit_at, timeline.exit_code = now, command.exit_code
                 return timeline
             continue
-        argv_words = [part for word in expanded for part in word]
         name = argv_words[0] if argv_words else ""
         if len(argv_words) == 1 and "=" in name and _NAME.fullmatch(name.split("=", 1)[0]):
             key, value = name.split("=", 1)
