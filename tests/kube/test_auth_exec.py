@@ -25,7 +25,7 @@ from vk_trio.errors import AuthError
 from vk_trio.kube import auth_exec
 from vk_trio.kube.auth import Credentials, resolve_credentials
 from vk_trio.kube.auth_exec import parse_rfc3339
-from vk_trio.kube.auth_tokens import ExecCredentialSource
+from vk_trio.kube.auth_tokens import EXEC_RETRY_DELAY, ExecCredentialSource
 from vk_trio.kube.kubeconfig_entries import ExecConfig
 
 V1 = "client.authentication.k8s.io/v1"
@@ -306,3 +306,31 @@ def test_exec_repr_shows_command_and_env_names_but_no_values() -> None:
     source = ExecCredentialSource(config, env={}, cluster_info=None)
     assert "AWS_SECRET" in repr(source)
     assert "v3ry-s3cret" not in repr(source)
+
+
+async def test_a_failed_early_refresh_keeps_the_unexpired_credential_and_retries_soon(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    flaky = PLUGIN.replace(
+        "status = {}", "status = {}\nif run == 2:\n    sys.exit('temporary outage')"
+    )
+    plugin = Plugin(tmp_path, body=flaky)
+    credentials = await plugin.resolve(PLUGIN_TOKEN="tok", PLUGIN_TTL="300")
+    mock_clock.jump(290)  # inside the refresh margin: the plugin runs and fails
+    assert await _authorization(credentials) == "Bearer tok-1"
+    assert plugin.runs == 2
+    assert await _authorization(credentials) == "Bearer tok-1"  # no retry storm
+    assert plugin.runs == 2
+    mock_clock.jump(EXEC_RETRY_DELAY)
+    assert await _authorization(credentials) == "Bearer tok-3"
+
+
+async def test_a_failed_refresh_after_invalidate_is_an_auth_error(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    flaky = PLUGIN.replace("status = {}", "status = {}\nif run == 2:\n    sys.exit(1)")
+    credentials = await Plugin(tmp_path, body=flaky).resolve(PLUGIN_TOKEN="tok", PLUGIN_TTL="300")
+    assert credentials.token_source is not None
+    credentials.token_source.invalidate()  # the server said 401: the old token is no good
+    with pytest.raises(AuthError, match="exit code 1"):
+        await _authorization(credentials)

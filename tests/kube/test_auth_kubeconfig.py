@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,17 @@ def test_resolved_kubeconfig_repr_shows_no_secret(tmp_path: Path) -> None:
     )
     assert "very-secret" not in text
     assert "<redacted>" in text
+
+
+def test_a_json_kubeconfig_resolves_like_its_yaml_twin(tmp_path: Path) -> None:
+    document = single_context_config(
+        cluster={"server": "https://c", "insecure-skip-tls-verify": True},
+        user={"token": "t"},
+        namespace="ns",
+    )
+    (tmp_path / "config.json").write_text(json.dumps(document, indent=2))
+    from_json = resolve_kubeconfig(load_kubeconfig(tmp_path / "config.json"))
+    from_yaml = resolve(tmp_path, document)
+    assert (from_json.server, from_json.namespace, from_json.token) == ("https://c", "ns", "t")
+    assert from_json.insecure_skip_tls_verify is True
+    assert from_json.exec_cluster_info == from_yaml.exec_cluster_info

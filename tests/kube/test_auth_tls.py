@@ -60,7 +60,9 @@ async def _handle(stream: trio.SSLStream[trio.SocketStream]) -> None:
 async def tls_server() -> AsyncIterator[Server]:
     material = pki()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    load_client_certificate(context, material.server_cert_pem, material.server_key_pem)
+    load_client_certificate(
+        context, cert_pem=material.server_cert_pem, key_pem=material.server_key_pem
+    )
     context.verify_mode = ssl.CERT_OPTIONAL
     context.load_verify_locations(cadata=material.ca_pem.decode())
     async with trio.open_nursery() as nursery:

@@ -160,15 +160,15 @@ def find_kubeconfig_files(
     in-cluster credentials, so callers check :func:`in_cluster_available` first.
     """
     if kubeconfig:
-        path = expand_user(kubeconfig, env)
+        path = expand_user(kubeconfig, env=env)
         if not path.is_file():
             raise AuthError(f"kubeconfig {path} (given explicitly) does not exist")
         return [path], f"kubeconfig {path}"
     listed = [p for p in env.get("KUBECONFIG", "").split(os.pathsep) if p]
     if listed:
-        paths = [expand_user(p, env) for p in dict.fromkeys(listed)]
+        paths = [expand_user(p, env=env) for p in dict.fromkeys(listed)]
         return [p for p in paths if p.is_file()], f"KUBECONFIG={env['KUBECONFIG']}"
-    default = expand_user(os.path.join("~", ".kube", "config"), env)
+    default = expand_user(os.path.join("~", ".kube", "config"), env=env)
     return ([default] if default.is_file() else []), f"{default}"
 
 

@@ -96,7 +96,7 @@ def build_ssl_context(
     else:
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if client_cert_pem is not None and client_key_pem is not None:
-        load_client_certificate(context, client_cert_pem, client_key_pem)
+        load_client_certificate(context, cert_pem=client_cert_pem, key_pem=client_key_pem)
     return context
 
 
@@ -111,7 +111,7 @@ def _load_ca(context: ssl.SSLContext, ca_pem: bytes) -> None:
         raise ConfigError(f"the certificate authority is not a valid certificate: {exc}") from None
 
 
-def load_client_certificate(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+def load_client_certificate(context: ssl.SSLContext, *, cert_pem: bytes, key_pem: bytes) -> None:
     """Load an inline certificate and key; calling it again replaces them for new handshakes."""
     with _secret_path(cert_pem) as cert_path, _secret_path(key_pem) as key_path:
         try:

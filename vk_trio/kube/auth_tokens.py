@@ -32,6 +32,7 @@ from vk_trio.logs import redact
 
 __all__ = [
     "EXEC_REFRESH_MARGIN",
+    "EXEC_RETRY_DELAY",
     "TOKEN_FILE_REREAD_PERIOD",
     "BasicAuthSource",
     "ExecCredentialSource",
@@ -48,6 +49,9 @@ TOKEN_FILE_REREAD_PERIOD = 60.0
 EXEC_REFRESH_MARGIN = 30.0
 """Re-run an exec plugin this many seconds before its credential expires (at most 1/10 of
 the credential's remaining life, so short-lived credentials are still used)."""
+
+EXEC_RETRY_DELAY = 5.0
+"""After a failed early refresh, seconds before the plugin is tried again."""
 
 
 @runtime_checkable
@@ -185,12 +189,26 @@ class ExecCredentialSource:
         """The cached credential, or a fresh one from the plugin."""
         async with self._lock:
             if self._credential is None or trio.current_time() >= self._refresh_at:
-                fresh = await run_exec_plugin(
-                    self.config, env=self._env, cluster_info=self._cluster_info
-                )
-                self._store(fresh)
+                await self._refresh()
             assert self._credential is not None
             return self._credential
+
+    async def _refresh(self) -> None:
+        try:
+            fresh = await run_exec_plugin(
+                self.config, env=self._env, cluster_info=self._cluster_info
+            )
+        except AuthError as exc:
+            current = self._credential
+            if current is None or current.expires_at is None:
+                raise
+            if current.expires_at <= datetime.now(UTC):
+                raise
+            # An early refresh failed but the credential still works: keep it, retry soon.
+            log.warning("%s; using the current credential until it expires", exc)
+            self._refresh_at = trio.current_time() + EXEC_RETRY_DELAY
+            return
+        self._store(fresh)
 
     async def authorization(self) -> str | None:
         token = (await self.credential()).token
@@ -214,7 +232,7 @@ class ExecCredentialSource:
         cert, key = fresh.client_cert_pem, fresh.client_key_pem
         if cert and key and previous is not None and previous.client_cert_pem != cert:
             for context in list(self._contexts):
-                load_client_certificate(context, cert, key)
+                load_client_certificate(context, cert_pem=cert, key_pem=key)
 
     def __repr__(self) -> str:
         return f"ExecCredentialSource({self.config!r}, credential={self._credential!r})"

@@ -295,7 +295,7 @@ def _replace(resolved: ResolvedKubeconfig, **changes: Any) -> ResolvedKubeconfig
     return dataclasses.replace(resolved, **changes)
 
 
-def expand_user(path: str, env: Mapping[str, str]) -> Path:
+def expand_user(path: str, *, env: Mapping[str, str]) -> Path:
     """``~`` at the start of a path, expanded with the HOME of ``env`` (tests inject it)."""
     if path == "~" or path.startswith("~" + os.sep):
         home = env.get("HOME") or str(Path.home())

@@ -81,7 +81,7 @@ def resolve_plain(text: str) -> Scalar:
     return text
 
 
-def construct_tagged(tag: str, text: str) -> Scalar:
+def construct_tagged(text: str, *, tag: str) -> Scalar:
     """The value of a scalar carrying one of the standard ``!!`` tags."""
     if tag == "str":
         return text

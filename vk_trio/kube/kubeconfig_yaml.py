@@ -138,7 +138,7 @@ class _Parser(Scanner):
         if isinstance(node, RawScalar):
             try:
                 if tag is not None:
-                    return construct_tagged(tag, node.text)
+                    return construct_tagged(node.text, tag=tag)
                 return resolve_plain(node.text) if node.plain else node.text
             except ValueError as exc:
                 raise self.error(str(exc)) from None
