@@ -11,6 +11,7 @@ requests through it authenticate with a bearer token (the control plane's static
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import ssl
@@ -22,13 +23,13 @@ import httpx2
 import trio
 
 from tests.faultproxy import faults
+from tests.faultproxy.connection import ClientConnection
 from tests.faultproxy.faults import FailRule, Faults, Match, RequestInfo, WatchErrorRule
 
 HOP_BY_HOP = frozenset(
     b"connection keep-alive proxy-authenticate proxy-authorization te trailer "
     b"transfer-encoding upgrade host".split()
 )
-MAX_RECEIVE = 65536
 
 
 class _CutConnection(Exception):
@@ -92,6 +93,18 @@ class FaultProxy:
         )
 
     @property
+    def counts(self) -> collections.Counter[tuple[str, str]]:
+        """Requests seen per (method, path)."""
+        return self.faults.counts
+
+    def requests_per_second(self, match: Match | None = None) -> float:
+        """Mean rate of the requests `match` accepts, first to last (0.0 if fewer than two)."""
+        times = [info.at for info in self.faults.seen if match is None or match(info)]
+        if len(times) < 2 or times[-1] == times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    @property
     def open_watches(self) -> int:
         return len(self._watches)
 
@@ -152,18 +165,24 @@ class FaultProxy:
     # --- one connection -------------------------------------------------------------------
 
     async def _serve_connection(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
-        conn = _Conn(stream)
+        conn = ClientConnection(stream)
         try:
-            while await conn.serve_one(self):
-                conn.h11.start_next_cycle()
+            while (request := await conn.next_request()) is not None:
+                await self._respond(conn, *request)
+                if not conn.start_next_cycle():
+                    break
         except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
             pass  # the client went away or spoke nonsense: nothing to answer
+        except httpx2.TransportError:
+            pass  # the upstream failed mid-body: the client sees its connection cut
         except _CutConnection:
             pass
         finally:
             await trio.aclose_forcefully(stream)
 
-    async def _respond(self, conn: _Conn, request: h11.Request, info: RequestInfo) -> None:
+    async def _respond(
+        self, conn: ClientConnection, request: h11.Request, info: RequestInfo
+    ) -> None:
         self.faults.record(info)
         if self.faults.delay > 0:
             await trio.sleep(self.faults.delay)
@@ -179,7 +198,9 @@ class FaultProxy:
         else:
             await self._forward(conn, request, info)
 
-    async def _forward(self, conn: _Conn, request: h11.Request, info: RequestInfo) -> None:
+    async def _forward(
+        self, conn: ClientConnection, request: h11.Request, info: RequestInfo
+    ) -> None:
         headers = [(k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP]
         async with contextlib.aclosing(conn.request_body()) as body:
             upstream_request = self._upstream.build_request(
@@ -201,7 +222,7 @@ class FaultProxy:
         await conn.drain_request()
 
     async def _stream_response(
-        self, conn: _Conn, response: httpx2.Response, *, watch: bool
+        self, conn: ClientConnection, response: httpx2.Response, *, watch: bool
     ) -> None:
         headers = [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
         await conn.send(h11.Response(status_code=response.status_code, headers=headers))
@@ -254,64 +275,3 @@ async def _finish(chunks: AsyncGenerator[bytes, None]) -> None:
         scope.cancel()
         async for _ in chunks:
             pass
-
-
-class _Conn:
-    """One client connection: an h11 state machine over a TLS stream."""
-
-    def __init__(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
-        self.stream = stream
-        self.h11 = h11.Connection(h11.SERVER)
-
-    async def serve_one(self, proxy: FaultProxy) -> bool:
-        """Handle one request; True if the connection can carry another one."""
-        event = await self.next_event()
-        if not isinstance(event, h11.Request):
-            return False  # ConnectionClosed (client hung up between requests)
-        target = event.target.decode("ascii")
-        path, _, query = target.partition("?")
-        method = event.method.decode("ascii")
-        info = RequestInfo(method=method, path=path, query=query, at=trio.current_time())
-        await proxy._respond(self, event, info)
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
-
-    async def next_event(self) -> h11.Event | None:
-        """The next complete h11 event; None once h11 pauses (after an Upgrade or CONNECT)."""
-        while True:
-            event = self.h11.next_event()
-            if isinstance(event, h11.Event):
-                return event
-            if event is h11.PAUSED:
-                return None
-            self.h11.receive_data(bytes(await self.stream.receive_some(MAX_RECEIVE)))
-
-    @staticmethod
-    def request_has_body(request: h11.Request) -> bool:
-        headers = {k.lower(): v for k, v in request.headers}
-        return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
-
-    async def request_body(self) -> AsyncGenerator[bytes, None]:
-        while self.h11.their_state is h11.SEND_BODY:
-            event = await self.next_event()
-            if event is None:
-                return
-            if isinstance(event, h11.Data):
-                yield bytes(event.data)
-
-    async def drain_request(self) -> None:
-        async with contextlib.aclosing(self.request_body()) as body:
-            async for _ in body:
-                pass
-
-    async def send(self, event: h11.Event) -> None:
-        data = self.h11.send(event)
-        if data:
-            await self.stream.send_all(data)
-
-    async def send_whole(
-        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> None:
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
-        await self.send(h11.Response(status_code=status, headers=headers))
-        await self.send(h11.Data(data=body))
-        await self.send(h11.EndOfMessage())

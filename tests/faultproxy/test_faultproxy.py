@@ -41,7 +41,7 @@ async def test_get_is_forwarded_with_the_bearer_token(
     response = await client.get(f"{NAMESPACES}/default")
     assert response.status_code == 200
     assert response.json()["metadata"]["name"] == "default"
-    assert fault_proxy.faults.counts[("GET", f"{NAMESPACES}/default")] == 1
+    assert fault_proxy.counts[("GET", f"{NAMESPACES}/default")] == 1
 
 
 async def test_request_body_is_forwarded(client: httpx2.AsyncClient, namespace: str) -> None:
@@ -120,3 +120,13 @@ async def test_set_delay_holds_each_request(
     assert (await client.get(f"{NAMESPACES}/default")).status_code == 200
     assert trio.current_time() - started >= 0.3
     assert fault_proxy.seen[-1].at >= started
+
+
+async def test_request_log_measures_the_request_rate(
+    client: httpx2.AsyncClient, fault_proxy: FaultProxy
+) -> None:
+    fault_proxy.set_delay(0.1)
+    for _ in range(3):
+        await client.get(f"{NAMESPACES}/default")
+    rate = fault_proxy.requests_per_second(lambda request: request.method == "GET")
+    assert 0 < rate < 10.5  # three requests, each held 0.1 s
