@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx2
 import pytest
 import trio
 
-from tests.controlplane.launcher import ControlPlane
+from tests.controlplane.launcher import ControlPlane, kubectl_path
 from tests.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.controlplane
@@ -130,3 +131,13 @@ async def test_request_log_measures_the_request_rate(
         await client.get(f"{NAMESPACES}/default")
     rate = fault_proxy.requests_per_second(lambda request: request.method == "GET")
     assert 0 < rate < 10.5  # three requests, each held 0.1 s
+
+
+async def test_kubectl_works_through_the_proxy(
+    proxy_kubeconfig: Path, fault_proxy: FaultProxy
+) -> None:
+    argv = [str(kubectl_path()), f"--kubeconfig={proxy_kubeconfig}", "get", "namespace", "default"]
+    argv += ["-o", "jsonpath={.metadata.name}"]
+    done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True)
+    assert done.stdout == b"default"
+    assert fault_proxy.count("GET", f"{NAMESPACES}/default") == 1
