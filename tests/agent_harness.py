@@ -59,13 +59,19 @@ async def admin_client(cp: ControlPlane) -> AsyncIterator[KubeClient]:
 
 
 @asynccontextmanager
-async def running_agent(config: Config) -> AsyncIterator[Agent]:
-    async with trio.open_nursery() as nursery:
-        agent: Agent = await nursery.start(run_agent, config)
-        try:
-            yield agent
-        finally:
-            nursery.cancel_scope.cancel()
+async def running_agent(config: Config, cp: ControlPlane) -> AsyncIterator[Agent]:
+    """The agent in this trio loop; afterwards it is stopped and its Node deleted."""
+    try:
+        async with trio.open_nursery() as nursery:
+            agent: Agent = await nursery.start(run_agent, config)
+            try:
+                yield agent
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            async with admin_client(cp) as client:
+                await delete_node(client, config.node_name)
 
 
 async def eventually(

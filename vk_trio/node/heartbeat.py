@@ -92,7 +92,8 @@ async def run_lease(
         if not started:
             task_status.started()
             started = True
-        await trio.sleep(interval)
+        with trio.move_on_after(interval):
+            await state.changed.wait()  # a re-registered Node gets its lease at once
 
 
 async def run_status_heartbeat(
