@@ -6,7 +6,10 @@ other's pods or instances, and the node is deleted afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +20,7 @@ import trio
 from tests.controlplane.launcher import ControlPlane
 from vk_trio.config import Config, load_config
 from vk_trio.daemon import Agent, run_agent
+from vk_trio.errors import KubeError
 from vk_trio.kube.auth import resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Pod
@@ -125,7 +129,62 @@ async def pod_phase(client: KubeClient, ns: str, name: str) -> str:
 
 
 async def delete_node(client: KubeClient, name: str) -> None:
-    try:
+    with contextlib.suppress(KubeError):  # cleanup only
         await client.delete(NODES, name)
-    except Exception:  # cleanup only
-        pass
+
+
+class AgentProcess:
+    """``vk-trio run`` as a separate process, so a test can kill -9 it mid-flight."""
+
+    def __init__(self, config: Config, log_path: Path) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.process: trio.Process | None = None
+
+    def argv(self) -> list[str]:
+        c = self.config
+        assert c.kubeconfig and c.fake_state_file
+        return [
+            sys.executable,
+            "-m",
+            "vk_trio",
+            "run",
+            "--kubeconfig",
+            c.kubeconfig,
+            "--nodename",
+            c.node_name,
+            "--provider",
+            "fake",
+            "--fake-state-file",
+            c.fake_state_file,
+            "--fast-interval",
+            str(c.fast_interval),
+            "--reconcile-interval",
+            str(c.reconcile_interval),
+            "--health-server-address",
+            "127.0.0.1:0",
+            "--node-ip",
+            "127.0.0.1",
+        ]
+
+    async def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = await trio.lowlevel.open_process(
+            self.argv(), stdout=log, stderr=log, cwd=str(Path(__file__).parent.parent)
+        )
+        log.close()
+
+    async def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> int:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            with trio.move_on_after(30):
+                await self.process.wait()
+            if self.process.returncode is None:
+                await self.kill9()
+        return self.process.returncode or 0
