@@ -25,7 +25,8 @@ from vk_trio.kube.models import (
     ResourceRequirements,
 )
 from vk_trio.pods.record import PodRecord, Terminated, Waiting
-from vk_trio.pods.status import PROVIDER_READY, pod_status, qos_class, status_patch
+from vk_trio.pods.status import PROVIDER_READY, pod_status, status_patch
+from vk_trio.pods.translate import qos_class
 from vk_trio.providers.base import Instance, InstanceState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -465,3 +466,13 @@ def test_a_field_back_at_its_default_is_removed_with_null() -> None:
     old = PodStatus(phase="Pending", reason="Preempting", message="m")
     patch = status_patch(old, PodStatus(phase="Pending"))
     assert patch == {"status": {"message": None, "reason": None}}
+
+
+def test_a_repeated_condition_of_ours_is_collapsed_into_one() -> None:
+    twice = [
+        PodCondition(type="Ready", status="False", last_transition_time=T0),
+        PodCondition(type="Ready", status="True", last_transition_time=T0),
+    ]
+    s = status(make_pod(status=PodStatus(phase="Pending", conditions=twice)), make_record())
+    assert [c.type for c in s.conditions].count("Ready") == 1
+    assert s.conditions[0].type == "Ready"  # kept in its place

@@ -1,43 +1,33 @@
 """Instance → PodStatus: the kubelet's status rules for a pod whose one container is an instance.
 
-Everything that reads pod status (kubectl, Jobs, Services, autoscalers, users' scripts) was
-written against the kubelet, so the status here follows the kubelet's (pkg/kubelet/status/
-generate.go, kubelet_pods.go and status_manager.go of Kubernetes 1.37) wherever a cloud
-instance allows it:
+Everything that reads pod status (kubectl, Jobs, Services, autoscalers, scripts) was written
+against the kubelet, so this follows Kubernetes 1.37's kubelet (pkg/kubelet/status/generate.go,
+kubelet_pods.go, status_manager.go) wherever a cloud instance allows it:
 
-* phase: Pending while the container has never run, Running once it has (also while a restart
-  waits), Succeeded/Failed only when the reconciler has written ``record.final`` or
-  ``record.failure``, and never out of Succeeded/Failed (the existing status is returned
-  unchanged); a terminal pod has every container terminated (ContainerStatusUnknown, exit 137,
-  when the record does not say how it ended), as the kubelet's status manager ensures.
+* phase: Pending until the container has run, then Running (also while a restart waits);
+  Succeeded/Failed only once the reconciler wrote ``record.final``/``record.failure``, and never
+  left again (the existing status is returned as is). A terminal pod's container is terminated,
+  with the kubelet's ContainerStatusUnknown/137 when the record does not say how it ended.
 * until the reconciler records how a run ended, an EXITED/FAILED/TERMINATING instance shows the
-  last state that can still be true (running if it started, else ContainerCreating): the API
-  server refuses to take back a terminated state of a ``Never`` pod, so the status must not show
-  one before the decision is made.
-* conditions the kubelet owns are recomputed (PodScheduled, PodReadyToStartContainers,
-  Initialized, ContainersReady, Ready = ContainersReady ∧ readiness gates); everything else
-  (DisruptionTarget, readiness-gate conditions, other controllers') is kept exactly as it is, in
-  place. lastTransitionTime moves only when a condition's status flips.
-* ``vk-trio.io/ProviderReady`` is ours: False with the record's problem (an invalid annotation
-  the user must fix) as reason/message, True otherwise, so the problem is visible in
-  ``kubectl describe`` and usable as a readiness gate. It is domain-qualified because unprefixed
-  condition types belong to Kubernetes.
-* containerID is ``<provider>://<instance id>``; imageID is the image the provider reports it
-  runs (no digest is invented; the ``docker-pullable://`` style prefix went away with
-  dockershim, and tools parse imageID as an image reference). podIP is the instance's public IP
-  while that instance exists (never a released machine's address), kept on terminal pods.
-* "no news" (no instance known, nothing recorded, e.g. right after vk-trio restarted) keeps the
-  container's previous running state and readiness instead of flapping the pod to Pending.
+  last state that can still be true (running if it started): the API server refuses to take
+  back a terminated state of a ``Never`` pod, so none is shown before the decision.
+* the kubelet's conditions are recomputed (Ready = ContainersReady ∧ readiness gates); all
+  others (DisruptionTarget, readiness gates, other controllers') are kept as they are, in
+  place; lastTransitionTime moves only when a status flips.
+* ``vk-trio.io/ProviderReady`` (ours, domain-qualified because bare types are Kubernetes'):
+  False with ``record.problem`` (e.g. an invalid annotation) as reason/message, else True.
+* containerID is ``<provider>://<instance id>``; imageID is the image the provider says it
+  runs (no digest invented, no scheme: tools parse it as an image reference). podIP is the
+  instance's public IP while the instance exists (never a released machine's), kept when
+  terminal. With no news at all (just restarted) the previous running state is kept.
 
-``status_patch`` turns two statuses into the JSON merge patch the API server needs. PURE: no
-trio, no I/O, no clock: ``now`` is a parameter.
+``status_patch`` turns two statuses into the merge patch to send. PURE: ``now`` is a parameter.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Any
 
 import msgspec
@@ -53,11 +43,10 @@ from vk_trio.kube.models import (
     PodCondition,
     PodIP,
     PodStatus,
-    ResourceRequirements,
 )
 from vk_trio.kube.timefmt import kube_time
-from vk_trio.pods.quantity import parse_quantity
 from vk_trio.pods.record import PodRecord, Terminated
+from vk_trio.pods.translate import qos_class
 from vk_trio.providers.base import Instance, InstanceState
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
@@ -70,26 +59,17 @@ CONTAINERS_READY = "ContainersReady"
 READY = "Ready"
 PROVIDER_READY = "vk-trio.io/ProviderReady"
 # The kubelet's order, then ours: a new pod's conditions appear in this order.
-OWNED_CONDITIONS = (
-    READY_TO_START,
-    INITIALIZED,
-    READY,
-    CONTAINERS_READY,
-    POD_SCHEDULED,
-    PROVIDER_READY,
-)
+OWNED_CONDITIONS: tuple[str, ...] = (READY_TO_START, INITIALIZED, READY, CONTAINERS_READY)
+OWNED_CONDITIONS += (POD_SCHEDULED, PROVIDER_READY)
 
 CONTAINER_CREATING = "ContainerCreating"
 UNKNOWN_EXIT_CODE = 137
 UNKNOWN_REASON = "ContainerStatusUnknown"
 UNKNOWN_MESSAGE = "The container could not be located when the pod was terminated"
 
-_SANDBOX_STATES = (
-    InstanceState.PROVISIONING,
-    InstanceState.STARTING,
-    InstanceState.RUNNING,
-    InstanceState.EXITED,
-)
+# An instance that exists and has not failed: the kubelet's "the pod sandbox is ready".
+_SANDBOX_STATES = frozenset(InstanceState) - {InstanceState.FAILED, InstanceState.TERMINATING}
+_CREATING = (InstanceState.PROVISIONING, InstanceState.STARTING)
 
 
 def pod_status(
@@ -162,17 +142,6 @@ def status_patch(old: PodStatus, new: PodStatus) -> dict[str, object] | None:
     return {"status": changed} if changed else None
 
 
-def qos_class(pod: Pod) -> str:
-    """Guaranteed, Burstable or BestEffort from cpu/memory requests and limits (ComputePodQOS)."""
-    qos = ""
-    for container in [*pod.spec.init_containers, *pod.spec.containers]:
-        own = _requirements_qos(container.resources)
-        if own == "Burstable" or (qos and qos != own):
-            return "Burstable"
-        qos = own
-    return qos or "BestEffort"
-
-
 # --- the container ----------------------------------------------------------------------------
 
 
@@ -195,10 +164,7 @@ def _container_status(
     elif instance is not None and instance.state is InstanceState.RUNNING:
         state = _running(instance.started_at)
         ready, started = instance.ready, True
-    elif instance is not None and instance.state in (
-        InstanceState.PROVISIONING,
-        InstanceState.STARTING,
-    ):
+    elif instance is not None and instance.state in _CREATING:
         state = _waiting(CONTAINER_CREATING, instance.message)
     elif record.waiting is not None:
         state = _waiting(record.waiting.reason, record.waiting.message)
@@ -228,7 +194,7 @@ def _container_status(
         container_id=container_id,
         started=started,
         state=state,
-        last_state=ContainerState() if last is None else _terminated_state(last, provider),
+        last_state=ContainerState(terminated=_terminated(last, provider) if last else None),
     )
 
 
@@ -253,10 +219,6 @@ def _terminated(end: Terminated, provider: str) -> ContainerStateTerminated:
         finished_at=_second(end.finished_at),
         container_id=_container_id(provider, end.instance_id),
     )
-
-
-def _terminated_state(end: Terminated, provider: str) -> ContainerState:
-    return ContainerState(terminated=_terminated(end, provider))
 
 
 def _unknown_end(instance: Instance | None, provider: str) -> ContainerStateTerminated:
@@ -302,7 +264,7 @@ def _conditions(
     instance = record.instance
     if no_news and READY_TO_START in old:
         sandbox = old[READY_TO_START].status == "True"
-    else:  # an instance that exists and has not failed: the kubelet's "sandbox is ready"
+    else:
         sandbox = (
             phase not in TERMINAL_PHASES
             and instance is not None
@@ -331,10 +293,15 @@ def _conditions(
     for kind, condition in ours.items():
         before = old.get(kind)
         if before is not None and before.status == condition.status and before.last_transition_time:
-            condition.last_transition_time = before.last_transition_time
+            condition.last_transition_time = _utc(before.last_transition_time)
         else:
             condition.last_transition_time = now
-    result = [ours.pop(c.type) if c.type in ours else c for c in pod.status.conditions]
+    result = []
+    for existing in pod.status.conditions:  # in place; a repeated type of ours is dropped
+        if existing.type in ours:
+            result.append(ours.pop(existing.type))
+        elif existing.type not in OWNED_CONDITIONS:
+            result.append(existing)
     return result + [ours[kind] for kind in OWNED_CONDITIONS if kind in ours]
 
 
@@ -399,7 +366,7 @@ def _go_list(names: list[str]) -> str:
     return "[" + " ".join(names) + "]"  # how Go's %s prints a []string
 
 
-# --- addresses, QoS, wire form ----------------------------------------------------------------
+# --- addresses, wire form ---------------------------------------------------------------------
 
 
 def _pod_ips(instance: Instance | None, old: PodStatus, *, keep: bool) -> tuple[str, list[PodIP]]:
@@ -420,27 +387,6 @@ def _valid_ip(text: str) -> str:
     if isinstance(address, ipaddress.IPv6Address) and (address.scope_id or address.ipv4_mapped):
         return ""
     return str(address)
-
-
-def _requirements_qos(resources: ResourceRequirements) -> str:
-    if not resources.requests and not resources.limits:
-        return "BestEffort"
-    qos = ""
-    for name in ("cpu", "memory"):
-        request = _amount(resources.requests.get(name))
-        limit = _amount(resources.limits.get(name))
-        own = "Burstable" if request != limit else "BestEffort" if request == 0 else "Guaranteed"
-        if own == "Burstable" or (qos and qos != own):
-            return "Burstable"
-        qos = own
-    return qos
-
-
-def _amount(value: str | None) -> Fraction | str:
-    try:
-        return parse_quantity(value) if value is not None else Fraction(0)
-    except ValueError:
-        return value or ""  # the API server validated it; compare the text as a last resort
 
 
 def _utc(moment: datetime) -> datetime:

@@ -26,6 +26,9 @@ Decisions (each is a choice between failing loudly and quietly doing something d
   probes (not decoded), imagePullPolicy (clouds always pull), nodeSelector and tolerations
   (the scheduler already used them).
 
+The pod's QoS class (Guaranteed, Burstable, BestEffort) is computed here too, from the same
+requests and limits, as Kubernetes' ComputePodQOS does; pods/status.py reports it.
+
 PURE: no trio, no I/O. Env values, the registry credential and the merged annotations are
 resolved by the caller (pods/env.py, pods/pull_secrets.py, the owning Job).
 """
@@ -33,6 +36,7 @@ resolved by the caller (pods/env.py, pods/pull_secrets.py, the owning Job).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 import msgspec
@@ -242,3 +246,38 @@ def _pick(resources: ResourceRequirements, name: str, *, limit_first: bool) -> Q
 
 def _whole(value: Quantity) -> int:
     return int(parse_quantity(value))  # check_pod proved it whole and non-negative
+
+
+# --- QoS class --------------------------------------------------------------------------------
+
+
+def qos_class(pod: Pod) -> str:
+    """Guaranteed, Burstable or BestEffort from cpu/memory requests and limits (ComputePodQOS)."""
+    qos = ""
+    for container in [*pod.spec.init_containers, *pod.spec.containers]:
+        own = _requirements_qos(container.resources)
+        if own == "Burstable" or (qos and qos != own):
+            return "Burstable"
+        qos = own
+    return qos or "BestEffort"
+
+
+def _requirements_qos(resources: ResourceRequirements) -> str:
+    if not resources.requests and not resources.limits:
+        return "BestEffort"
+    qos = ""
+    for name in ("cpu", "memory"):
+        request = _amount(resources.requests.get(name))
+        limit = _amount(resources.limits.get(name))
+        own = "Burstable" if request != limit else "BestEffort" if request == 0 else "Guaranteed"
+        if own == "Burstable" or (qos and qos != own):
+            return "Burstable"
+        qos = own
+    return qos
+
+
+def _amount(value: str | None) -> Fraction | str:
+    try:
+        return parse_quantity(value) if value is not None else Fraction(0)
+    except ValueError:
+        return value or ""  # the API server validated it; compare the text as a last resort
