@@ -51,6 +51,7 @@ class Exchange:
     content_type: str
     response: bytes
     user_agent: str = ""
+    scripted: bool = False  # a fault the test scripted (``fail_next``), not the simulator's own
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +158,8 @@ class VastSim:
         text: str | None = None,
         times: int = 1,
     ) -> None:
-        """The next ``times`` calls of ``operation`` (an operationId) answer this instead."""
+        """The next ``times`` authenticated calls of ``operation`` (an operationId, or ``"*"`` for
+        any) answer this instead, before rate limits and validation."""
         self._faults.setdefault(operation, []).extend(
             _Fault(status=status, body=body, text=text) for _ in range(times)
         )
@@ -168,7 +170,7 @@ class VastSim:
         self._contract_errors += times
 
     def take_fault(self, operation: str) -> Response | None:
-        queue = self._faults.get(operation)
+        queue = self._faults.get(operation) or self._faults.get("*")
         if not queue:
             return None
         fault = queue.pop(0)

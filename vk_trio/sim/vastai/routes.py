@@ -67,8 +67,11 @@ class Api:
 
     def _gated(self, op_id: str, handler: Operation) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            response = await self._gates(op_id, request, handler)
-            self._record(op_id, request, response)
+            fault = self._fault(op_id, request)
+            response = fault or await self._gates(op_id, request, handler)
+            self._record(op_id, request, response, scripted=fault is not None)
+            if fault is not None:
+                return response  # what the test asked for, whatever the document says
             content_type = response.headers.get("content-type", "")
             for problem in self.sim.validator.response_errors(
                 op_id, response.status, content_type, response.body
@@ -101,12 +104,18 @@ class Api:
             msg = "; ".join(problems)
             sim.rejected.append(f"{request.method} {request.path}: {msg}")
             return Response.json({"success": False, "error": error, "msg": msg}, status=400)
-        fault = sim.take_fault(op_id)
-        if fault is not None:
-            return fault
         return await handler(request, caller)
 
-    def _record(self, op_id: str, request: Request, response: Response) -> None:
+    def _fault(self, op_id: str, request: Request) -> Response | None:
+        """A scripted answer for an authenticated call (``VastSim.fail_next``)."""
+        key = _key(request)
+        if key is None or key not in self.sim.api_keys:
+            return None
+        return self.sim.take_fault(op_id)
+
+    def _record(
+        self, op_id: str, request: Request, response: Response, *, scripted: bool = False
+    ) -> None:
         bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
         query_key = "api_key" in request.query
         auth = {(True, True): "both", (True, False): "bearer", (False, True): "query"}.get(
@@ -125,6 +134,7 @@ class Api:
                 content_type=response.headers.get("content-type", ""),
                 response=response.body,
                 user_agent=request.headers.get("user-agent", ""),
+                scripted=scripted,
             )
         )
 
