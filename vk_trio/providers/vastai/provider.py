@@ -1,0 +1,395 @@
+"""The Vast.ai provider: pods as Vast.ai instances, under the contract of providers/base.py.
+
+What the kubelet our users come from got wrong, this gets right, and the tests say so:
+
+* **Offers** come from the real JSON filter language (selection.py), cheapest first at the disk we
+  will rent, never above the lowest of the node's cap, the pod's cap and ``vast.ai/price-max``.
+* **Create** is idempotent by ``spec.key``: a key this object rented is remembered; otherwise the
+  account is searched for the key's label first. A create whose outcome is unknown (timeout,
+  5xx) is never repeated blindly: the label is looked up again. An offer that vanished is
+  ``NoCapacity`` (placement tries the next); an error that still carries a ``new_contract``
+  means an instance exists anyway, and it is destroyed before the error is raised.
+* **Reads** never lead to a second rental: ``{"instances": null}`` right after a create is the
+  documented read lag, so instances this object created stay listed (PROVISIONING) for
+  ``read_grace_seconds`` even when the account does not show them yet.
+* **List** is one paged pass over the account's instances for all pods of the node. The filter
+  language has no prefix operator and the server's string ordering is not documented, so the
+  node's instances are picked by their label here rather than by a range query there.
+* **Jobs** get their real exit code from the wrapper's marker line (translate.py), read through
+  the logs endpoint at most every ``exit_poll_seconds`` per instance.
+* **Delete** destroys (storage bills until destroy, so stopping is never enough); gone is success.
+* There is no limit on the number of pods: Vast.ai's market is the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx2
+import msgspec
+import trio
+
+from vk_trio.providers.base import (
+    CloudError,
+    Instance,
+    InstanceSpec,
+    InstanceState,
+    LogLine,
+    LogOptions,
+    LogsUnavailable,
+    NoCapacity,
+    Offer,
+    PaymentRequired,
+    ProviderAuthFailed,
+    ProviderUnavailable,
+    Requirements,
+)
+from vk_trio.providers.vastai import selection, translate
+from vk_trio.providers.vastai.client import (
+    DEFAULT_BASE_URL,
+    CreateOutcomeUnknown,
+    VastClient,
+    error_for,
+)
+from vk_trio.providers.vastai.status import (
+    ANNOTATION_PREFIX,
+    ERROR_MESSAGE,
+    LOST,
+    VastInstance,
+    decode_row,
+    instance_from,
+)
+
+NAME = "vastai"
+LOOKUP_TRIES = 3  # label lookups after a create of unknown outcome
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Pending:
+    instance: Instance
+    since: float  # trio time of the create
+
+
+class VastProvider:
+    """Vast.ai behind ``providers.base.Provider``.
+
+    Args:
+        node_name: the node whose instances this object creates, lists and deletes.
+        api_key: the Vast.ai API key (``VAST_API_KEY``); sent only as a Bearer header.
+        base_url: any server speaking the Vast.ai API (the simulator in tests).
+        max_price_per_hour: the node's cap in $/h for one instance (``None``: no cap).
+        min_reliability: floor on ``reliability2`` (dstack's default 0.9).
+        min_direct_ports: floor on ``direct_port_count`` (pods reach their ports through them).
+        default_disk_gb: disk rented when neither ``vast.ai/disk`` nor the pod says.
+        loading_timeout: seconds an instance may stay created/loading before it is FAILED.
+        intervals: per-endpoint pacing in seconds (``pacing.DEFAULT_INTERVALS``).
+        clock: epoch seconds now, used only where Vast.ai gives no time.
+        read_grace_seconds: how long a created instance the account does not show yet is
+            still reported as PROVISIONING.
+        exit_poll_seconds: how often a running Job's logs are read for its exit marker.
+        follow_poll_seconds: how often followed logs are fetched again.
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        node_name: str,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        max_price_per_hour: float | None = None,
+        min_reliability: float = 0.90,
+        min_direct_ports: int = 1,
+        default_disk_gb: float = 20.0,
+        loading_timeout: float = 1200.0,
+        intervals: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.time,
+        read_grace_seconds: float = 120.0,
+        exit_poll_seconds: float = 10.0,
+        follow_poll_seconds: float = 5.0,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        trust_env: bool = True,
+    ) -> None:
+        self.node_name = node_name
+        self.policy = selection.Policy(
+            max_price_per_hour=max_price_per_hour,
+            min_reliability=min_reliability,
+            min_direct_ports=min_direct_ports,
+            default_disk_gb=default_disk_gb,
+        )
+        self.loading_timeout = loading_timeout
+        self.clock = clock
+        self.read_grace_seconds = read_grace_seconds
+        self.exit_poll_seconds = exit_poll_seconds
+        self.follow_poll_seconds = follow_poll_seconds
+        self.client = VastClient(
+            api_key=api_key,
+            base_url=base_url,
+            intervals=intervals,
+            transport=transport,
+            trust_env=trust_env,
+        )
+        self._tag = translate.node_tag(node_name)
+        self._locks: dict[str, trio.Lock] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._markers: dict[str, translate.ExitMarker] = {}
+        self._marker_checked: dict[str, float] = {}
+        self._first_running: dict[str, float] = {}
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # --- check and offers ------------------------------------------------------------------------
+
+    def check(self, spec: InstanceSpec) -> None:
+        translate.check(spec)
+        selection.select(spec.need, self.policy)
+
+    async def offers(self, need: Requirements) -> list[Offer]:
+        chosen = selection.select(need, self.policy)
+        rows = await self.client.search_offers(selection.search_query(chosen, self.policy))
+        found: dict[int, Offer] = {}
+        for row in rows:
+            offer = self._offer(row, chosen)
+            if offer is not None:
+                found.setdefault(int(offer.offer_id), offer)
+        return sorted(found.values(), key=lambda o: (o.price_per_hour, int(o.offer_id)))
+
+    def _offer(self, row: Mapping[str, Any], chosen: selection.Selection) -> Offer | None:
+        """An offer the pod can use, checked here too: a server that ignores a filter (or a
+        stand-in that does not know it) must not get us the wrong machine."""
+        try:
+            offer_id, price = int(row["id"]), float(row["dph_total"])
+            gpu, count = str(row["gpu_name"]), int(row["num_gpus"])
+            gpu_ram = float(row.get("gpu_ram") or 0.0)
+        except (KeyError, TypeError, ValueError):
+            return None
+        location = str(row.get("geolocation") or "")
+        country = location.rsplit(",", 1)[-1].strip()
+        if (
+            count != chosen.gpu_count
+            or (chosen.gpu_names and gpu not in chosen.gpu_names)
+            or (chosen.gpu_ram_mb is not None and gpu_ram < chosen.gpu_ram_mb)
+            or (chosen.countries is not None and country not in chosen.countries)
+            or float(row.get("reliability2") or 0.0) < self.policy.min_reliability
+            or int(row.get("direct_port_count") or 0) < self.policy.min_direct_ports
+            or not selection.fits(row, chosen)
+        ):
+            return None
+        details = {"disk_gb": f"{chosen.disk_gb:g}", "gpu_ram_mb": f"{gpu_ram:g}"}
+        for key in ("machine_id", "reliability2", "inet_down", "cuda_max_good"):
+            if row.get(key) is not None:
+                details[key] = str(row[key])
+        hosting = row.get("hosting_type")
+        return Offer(
+            provider=self.name,
+            offer_id=str(offer_id),
+            gpu_type=gpu,
+            gpu_count=count,
+            gpu_memory_gb=round(gpu_ram / 1024, 2),
+            price_per_hour=price,
+            location=location,
+            cloud_type="datacenter" if isinstance(hosting, int) and hosting >= 1 else "community",
+            details=details,
+        )
+
+    # --- create ----------------------------------------------------------------------------------
+
+    async def create(self, spec: InstanceSpec, offer: Offer) -> Instance:
+        self.check(spec)
+        chosen = selection.select(spec.need, self.policy)
+        async with self._locks.setdefault(spec.key, trio.Lock()):
+            pending = self._pending.get(spec.key)
+            if pending is not None:
+                return pending.instance
+            label = translate.label(spec)
+            existing = await self._find(label)
+            if existing is not None:
+                return existing
+            if offer.provider != self.name or not offer.offer_id.isdigit():
+                raise NoCapacity(f"offer {offer.offer_id!r} is not a Vast.ai offer")
+            body = translate.create_body(spec, disk_gb=chosen.disk_gb)
+            try:
+                answer = await self.client.create_instance(int(offer.offer_id), body)
+            except CreateOutcomeUnknown:
+                for _ in range(LOOKUP_TRIES):
+                    found = await self._find(label)
+                    if found is not None:
+                        return found
+                    await trio.sleep(self.client.pacer.interval("create"))
+                raise
+            new_id = answer.new_contract
+            success = isinstance(answer.body, dict) and answer.body.get("success") is not False
+            if answer.status == 200 and success and new_id is not None:
+                instance = self._rented(spec, offer, new_id)
+                self._pending[spec.key] = _Pending(instance=instance, since=trio.current_time())
+                return instance
+            error = error_for("create", answer)
+            if new_id is not None:
+                await self._destroy_leftover(new_id)
+                if not isinstance(error, PaymentRequired | ProviderAuthFailed):
+                    error = NoCapacity(f"{error.message}; instance {new_id} was destroyed")
+            raise error
+
+    def _rented(self, spec: InstanceSpec, offer: Offer, instance_id: int) -> Instance:
+        return Instance(
+            instance_id=str(instance_id),
+            node_name=self.node_name,
+            pod_uid=spec.pod_uid,
+            attempt=spec.attempt,
+            state=InstanceState.PROVISIONING,
+            message="contract being provisioned",
+            created_at=datetime.fromtimestamp(self.clock(), UTC),
+            gpu_type=offer.gpu_type,
+            gpu_count=offer.gpu_count,
+            price_per_hour=offer.price_per_hour,
+            location=offer.location,
+            image=spec.image,
+            annotations={ANNOTATION_PREFIX + "instance-id": str(instance_id)},
+        )
+
+    async def _find(self, label: str) -> Instance | None:
+        """The instance carrying ``label`` (the newest, should there be two)."""
+        rows = await self.client.list_instances(select_filters={"label": {"eq": label}})
+        owner = translate.owner(label)
+        found = sorted(
+            (r for r in rows if r.get("label") == label and isinstance(r.get("id"), int)),
+            key=lambda r: int(r["id"]),
+        )
+        if not found or owner is None:
+            return None
+        return await self._instance(self._decode(found[-1]), owner)
+
+    async def _destroy_leftover(self, instance_id: int) -> None:
+        """Best effort: a leftover still carries our label, so list() shows it until deleted."""
+        with contextlib.suppress(CloudError):
+            await self.client.destroy_instance(instance_id)
+
+    # --- list ------------------------------------------------------------------------------------
+
+    async def list(self) -> list[Instance]:
+        rows = await self.client.list_instances()
+        found: list[Instance] = []
+        visible: set[str] = set()
+        for raw in rows:
+            text = raw.get("label")
+            owner = translate.owner(text if isinstance(text, str) else None)
+            if owner is None or owner.node_tag != self._tag:
+                continue
+            found.append(await self._instance(self._decode(raw), owner))
+            visible.add(owner.key)
+        now = trio.current_time()
+        for key, pending in list(self._pending.items()):
+            if key in visible or now - pending.since > self.read_grace_seconds:
+                del self._pending[key]
+            else:
+                found.append(pending.instance)
+        return found
+
+    def _decode(self, raw: dict[str, Any]) -> VastInstance:
+        try:
+            return decode_row(raw)
+        except msgspec.ValidationError as exc:
+            raise ProviderUnavailable(f"Vast.ai instance {raw.get('id')}: {exc}") from exc
+
+    async def _instance(self, row: VastInstance, owner: translate.Owner) -> Instance:
+        instance_id = str(row.id)
+        wrapped = translate.wrapped(row.image_args)
+        if row.actual_status == "running":
+            self._first_running.setdefault(instance_id, self.clock())
+        marker = self._markers.get(instance_id)
+        if marker is None and wrapped and row.actual_status in ("running", "exited"):
+            marker = await self._read_marker(row.id, owner.key)
+        return instance_from(
+            row,
+            owner,
+            node_name=self.node_name,
+            marker=marker,
+            wrapped=wrapped,
+            loading_timeout=self.loading_timeout,
+            clock=self.clock,
+            first_seen_running=self._first_running.get(instance_id),
+        )
+
+    async def _read_marker(self, instance_id: int, key: str) -> translate.ExitMarker | None:
+        now = trio.current_time()
+        if now - self._marker_checked.get(str(instance_id), -math.inf) < self.exit_poll_seconds:
+            return None
+        self._marker_checked[str(instance_id)] = now
+        try:
+            text = await self.client.request_logs(
+                instance_id, tail=5, grep=f"{translate.MARKER} key={key} "
+            )
+        except CloudError:
+            return None  # no marker this round; the next list() asks again
+        marker = translate.exit_marker(text, key)
+        if marker is not None:
+            self._markers[str(instance_id)] = marker
+        return marker
+
+    # --- delete ----------------------------------------------------------------------------------
+
+    async def delete(self, instance_id: str) -> None:
+        for key, pending in list(self._pending.items()):
+            if pending.instance.instance_id == instance_id:
+                del self._pending[key]
+        if not instance_id.isdigit():
+            return  # not a Vast.ai id: nothing of ours can have it
+        await self.client.destroy_instance(int(instance_id))
+        for cache in (self._markers, self._marker_checked, self._first_running):
+            cache.pop(instance_id, None)
+
+    # --- logs ------------------------------------------------------------------------------------
+
+    async def logs(self, instance_id: str, opts: LogOptions) -> AsyncIterator[LogLine]:
+        if not instance_id.isdigit():
+            raise LogsUnavailable(f"{instance_id!r} is not a Vast.ai instance")
+        budget = opts.limit_bytes if opts.limit_bytes is not None else math.inf
+        if not opts.follow:
+            text = await self.client.request_logs(int(instance_id), tail=opts.tail_lines)
+            for line in _user_lines(text):
+                budget -= len(line) + 1
+                if budget < 0:
+                    return
+                yield LogLine(text=line)
+            return
+        sent: int | None = None
+        ending, alive, waited = False, False, 0.0
+        while True:
+            text = await self.client.request_logs(int(instance_id))
+            lines = _user_lines(text)
+            if sent is None:
+                tail = opts.tail_lines
+                sent = max(0, len(lines) - tail) if tail is not None else 0
+            for line in lines[sent:]:
+                budget -= len(line) + 1
+                if budget < 0:
+                    return
+                yield LogLine(text=line)
+            sent = max(sent, len(lines))
+            if ending or any(translate.is_marker(line) for line in text.splitlines()):
+                return
+            row = await self.client.show_instance(int(instance_id))
+            if row is None:
+                waited += self.follow_poll_seconds
+                if alive or waited > self.read_grace_seconds:
+                    return  # destroyed
+            else:
+                alive = True
+                status, message = row.get("actual_status"), str(row.get("status_msg") or "")
+                failed = status in ("created", "loading") and ERROR_MESSAGE.search(message)
+                ending = status in LOST or bool(failed)
+            if not ending:
+                await trio.sleep(self.follow_poll_seconds)
+
+
+def _user_lines(text: str) -> list[str]:
+    """The container's lines, without the Job wrapper's marker."""
+    return [line for line in text.splitlines() if not translate.is_marker(line)]

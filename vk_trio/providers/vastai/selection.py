@@ -1,0 +1,192 @@
+"""From what a pod needs (and its ``vast.ai/*`` annotations) to Vast.ai's offer search query.
+
+The annotations are the ones users of the Python Vast.ai kubelet already write, and they keep
+their meaning: ``vast.ai/gpu-type`` and ``vast.ai/gpu-fallbacks`` (every name is searched, not
+only the first three), ``vast.ai/price-max`` ($/h for the instance), ``vast.ai/region``
+(regions.py), ``vast.ai/memory`` (GPU memory per GPU, e.g. ``"12GB"``) and ``vast.ai/disk``
+(``"50GB"``). That kubelet sent invented flat query parameters the API ignores; this module
+builds the real JSON filter document instead, in the API's units: GPU names with spaces,
+``gpu_ram`` in MB (Vast.ai's MB are MiB: an RTX 4090 reports 24564 for 24 GiB, so the floor is
+2% under the asked size), ``disk_space`` in GB with ``allocated_storage`` set to the same disk so
+that ``dph_total`` prices the storage we will rent.
+
+Everything here is pure: parsing fails with ``InvalidAnnotation`` (the pod waits for a fix),
+never with anything else.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vk_trio.providers.base import InvalidAnnotation, Requirements
+from vk_trio.providers.vastai.regions import RegionError, countries
+
+PREFIX = "vast.ai/"
+GPU_TYPE = PREFIX + "gpu-type"
+GPU_FALLBACKS = PREFIX + "gpu-fallbacks"
+PRICE_MAX = PREFIX + "price-max"
+REGION = PREFIX + "region"
+MEMORY = PREFIX + "memory"
+DISK = PREFIX + "disk"
+
+MIN_DISK_GB = 8  # Vast.ai's smallest disk
+GPU_RAM_TOLERANCE = 0.98  # cards report slightly less than their nominal size
+MAX_BYTES = 2**60
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]*)\s*$")
+_UNITS = {
+    "": 10**9,  # a bare number is GB, as in the seed's examples
+    "g": 10**9,
+    "gb": 10**9,
+    "gi": 2**30,
+    "gib": 2**30,
+    "m": 10**6,
+    "mb": 10**6,
+    "mi": 2**20,
+    "mib": 2**20,
+    "t": 10**12,
+    "tb": 10**12,
+    "ti": 2**40,
+    "tib": 2**40,
+}
+_PRICE = re.compile(
+    r"^\s*\$?\s*(\d+(?:\.\d+)?|\.\d+)\s*(?:(?:usd|\$)?\s*(?:/\s*h(?:r|our)?)?)\s*$", re.I
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """The node's floors and defaults (constructor arguments of the provider)."""
+
+    max_price_per_hour: float | None = None
+    min_reliability: float = 0.90
+    min_direct_ports: int = 1
+    default_disk_gb: float = 20.0
+    limit: int = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """What the pod asks of an offer, in Vast.ai's units."""
+
+    gpu_names: tuple[str, ...] = ()
+    gpu_count: int = 1
+    gpu_ram_mb: int | None = None  # per GPU (MiB)
+    max_price: float | None = None  # $/h, whole instance
+    countries: tuple[str, ...] | None = None  # None: anywhere
+    disk_gb: float = 20.0
+    cpu_cores: float | None = None
+    memory_mb: int | None = None
+
+
+def size_bytes(value: str, *, annotation: str) -> int:
+    """``"12GB"``, ``"12 GiB"``, ``"12000MB"``, ``"12"`` (GB) as bytes."""
+    match = _SIZE.match(value)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise InvalidAnnotation(
+            f"{annotation}: {value!r} is not a size such as '12GB', '12 GiB' or '12000MB'"
+        )
+    amount = float(match.group(1)) * _UNITS[unit]
+    if not 0 < amount <= MAX_BYTES:
+        raise InvalidAnnotation(f"{annotation}: {value!r} must be more than zero and realistic")
+    return math.ceil(amount)
+
+
+def price(value: str, *, annotation: str = PRICE_MAX) -> float:
+    """``"0.30"``, ``"$0.30"``, ``"0.30/h"`` as dollars per hour (more than zero)."""
+    match = _PRICE.match(value)
+    if match is None:
+        raise InvalidAnnotation(f"{annotation}: {value!r} is not a price in $/h such as '0.30'")
+    amount = float(match.group(1))
+    if not 0 < amount < 10_000:
+        raise InvalidAnnotation(f"{annotation}: {value!r} must be more than zero")
+    return amount
+
+
+def gpu_names(annotations: Mapping[str, str]) -> tuple[str, ...]:
+    """The GPU type and its fallbacks as Vast.ai spells them (spaces, not underscores)."""
+    raw = [annotations.get(GPU_TYPE, ""), *annotations.get(GPU_FALLBACKS, "").split(",")]
+    names: list[str] = []
+    for item in raw:
+        name = " ".join(item.replace("_", " ").split())
+        if name and name not in names:
+            names.append(name)
+    if GPU_TYPE in annotations and not annotations[GPU_TYPE].strip():
+        raise InvalidAnnotation(f"{GPU_TYPE}: empty; name a GPU such as 'RTX 4090'")
+    return tuple(names)
+
+
+def select(need: Requirements, policy: Policy) -> Selection:
+    """Parse the annotations (``InvalidAnnotation`` when one is wrong) and combine the caps."""
+    notes = need.annotations
+    caps = [c for c in (policy.max_price_per_hour, need.max_price_per_hour) if c is not None]
+    if PRICE_MAX in notes:
+        caps.append(price(notes[PRICE_MAX]))
+    try:
+        where = countries(notes.get(REGION, ""))
+    except RegionError as exc:
+        raise InvalidAnnotation(f"{REGION}: {exc}") from None
+    ram_bytes = [size_bytes(notes[MEMORY], annotation=MEMORY)] if MEMORY in notes else []
+    if need.gpu_memory_gb:
+        ram_bytes.append(math.ceil(need.gpu_memory_gb * 10**9))
+    disks = [size_bytes(notes[DISK], annotation=DISK) / 10**9] if DISK in notes else []
+    if need.disk_gb:
+        disks.append(need.disk_gb)
+    return Selection(
+        gpu_names=gpu_names(notes),
+        gpu_count=max(1, need.gpu_count),
+        gpu_ram_mb=math.floor(max(ram_bytes) / 2**20 * GPU_RAM_TOLERANCE) if ram_bytes else None,
+        max_price=min(caps) if caps else None,
+        countries=where,
+        disk_gb=max(MIN_DISK_GB, math.ceil(max(disks) if disks else policy.default_disk_gb)),
+        cpu_cores=need.cpu_millis / 1000 if need.cpu_millis else None,
+        memory_mb=need.memory_mb or None,
+    )
+
+
+def search_query(selection: Selection, policy: Policy) -> dict[str, Any]:
+    """The body of ``POST /api/v0/bundles/``: cheapest first, only what can run the pod."""
+    query: dict[str, Any] = {
+        "verified": {"eq": True},
+        "rentable": {"eq": True},
+        "rented": {"eq": False},
+        "num_gpus": {"eq": selection.gpu_count},
+        "disk_space": {"gte": selection.disk_gb},
+        "reliability2": {"gte": policy.min_reliability},
+        "direct_port_count": {"gte": policy.min_direct_ports},
+    }
+    if selection.gpu_names:
+        query["gpu_name"] = {"in": list(selection.gpu_names)}
+    if selection.gpu_ram_mb is not None:
+        query["gpu_ram"] = {"gte": selection.gpu_ram_mb}
+    if selection.max_price is not None:
+        query["dph_total"] = {"lte": selection.max_price}
+    if selection.countries is not None:
+        query["geolocation"] = {"in": list(selection.countries)}
+    if selection.cpu_cores is not None:
+        query["cpu_cores_effective"] = {"gte": selection.cpu_cores}
+    if selection.memory_mb is not None:
+        query["cpu_ram"] = {"gte": selection.memory_mb}
+    query |= {
+        "order": [["dph_total", "asc"]],
+        "type": "on-demand",
+        "limit": policy.limit,
+        "allocated_storage": selection.disk_gb,
+    }
+    return query
+
+
+def fits(offer: Mapping[str, Any], selection: Selection) -> bool:
+    """What the server cannot filter: the instance's share of the machine's RAM."""
+    if selection.max_price is not None and float(offer.get("dph_total") or 0) > selection.max_price:
+        return False
+    if selection.memory_mb is None:
+        return True
+    cores, effective, ram = (offer.get(k) for k in ("cpu_cores", "cpu_cores_effective", "cpu_ram"))
+    if not cores or not effective or not ram:
+        return False  # cpu_cores can be null; such offers cannot be judged (gpuhunt skips them)
+    return float(ram) * float(effective) / float(cores) >= selection.memory_mb

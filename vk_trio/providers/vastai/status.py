@@ -1,0 +1,194 @@
+"""A Vast.ai instance row as an ``Instance``: state, readiness, failure message, annotations.
+
+Vast.ai's ``actual_status`` is ``null`` while the contract is provisioned, then ``created``,
+``loading`` (image pull, container start), ``running``; ``exited``, ``offline``, ``unknown``,
+``frozen`` and ``stopped`` never come back to ``running`` on their own (the API description's
+"poll trap"; SkyPilot fails fast on them), and a ``created`` or ``loading`` instance whose
+``status_msg`` carries an error (``OCI runtime create failed``, ``pull access denied``, ...) is
+stuck for good (dstack; Vast.ai's own self-test patterns). Those are FAILED with the status
+message, so the node agent deletes the instance and fails the pod over. An instance that loads
+for longer than ``loading_timeout`` is FAILED too (dstack#2809: "can take hours").
+
+A Job wrapped by translate.py stays ``running`` after its command ended; its marker gives the
+state EXITED and the real exit code. An unwrapped Job that ``exited`` is EXITED without a code.
+
+Ready means running with every ``-p`` port of the request mapped in ``ports`` (which Vast.ai only
+shows once running); the pod IP is ``public_ipaddr``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from vk_trio.providers.base import Instance, InstanceState
+from vk_trio.providers.vastai.translate import ExitMarker, Owner
+
+ANNOTATION_PREFIX = "vastai.vk-trio.io/"
+ERROR_MESSAGE = re.compile(
+    r"error|failed|failure|exception|traceback|oci runtime|permission denied|pull access denied"
+    r"|manifest unknown|unauthorized|exec format",
+    re.I,
+)
+LOST = frozenset({"exited", "offline", "unknown", "frozen", "stopped"})
+_PORT_KEY = re.compile(r"^-p\s+(\d+):(\d+)(?:/(tcp|udp))?$")
+
+
+class PortBinding(msgspec.Struct, kw_only=True):
+    HostIp: str | None = None
+    HostPort: str | int | None = None
+
+
+class VastInstance(msgspec.Struct, kw_only=True):
+    """The fields of an instance row vk-trio reads (the rest is ignored)."""
+
+    id: int
+    label: str | None = None
+    actual_status: str | None = None
+    intended_status: str | None = None
+    status_msg: str | None = None
+    image_uuid: str | None = None
+    image_args: list[str] | None = None
+    extra_env: list[list[str]] | None = None
+    public_ipaddr: str | None = None
+    ports: dict[str, list[PortBinding] | None] | None = None
+    machine_id: int | None = None
+    gpu_name: str | None = None
+    num_gpus: int | None = None
+    dph_total: float | None = None
+    geolocation: str | None = None
+    start_date: float | None = None
+    duration: float | None = None
+    uptime_mins: float | None = None
+
+
+def decode_row(row: dict[str, Any]) -> VastInstance:
+    """Raises ``msgspec.ValidationError`` when a field has a shape we cannot read."""
+    return msgspec.convert(row, VastInstance, strict=False)
+
+
+def requested_ports(row: VastInstance) -> list[str]:
+    """``"8000/tcp"`` for every ``-p`` key the instance was created with."""
+    found = []
+    for pair in row.extra_env or []:
+        match = _PORT_KEY.match(pair[0].strip()) if pair else None
+        if match:
+            found.append(f"{match.group(2)}/{match.group(3) or 'tcp'}")
+    return found
+
+
+def mapped_ports(row: VastInstance) -> dict[str, str]:
+    """``"8000/tcp"`` → host port, for the ports Vast.ai has mapped."""
+    mapped: dict[str, str] = {}
+    for key, bindings in (row.ports or {}).items():
+        for binding in bindings or []:
+            if binding.HostPort not in (None, ""):
+                mapped[key] = str(binding.HostPort)
+                break
+    return mapped
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
+
+def instance_from(
+    row: VastInstance,
+    owner: Owner,
+    *,
+    node_name: str,
+    marker: ExitMarker | None,
+    wrapped: bool,
+    loading_timeout: float,
+    clock: Callable[[], float],
+    first_seen_running: float | None = None,
+) -> Instance:
+    """The ``Instance`` a row shows (``marker``: the Job wrapper's, when read)."""
+    status = row.actual_status
+    message = row.status_msg or ""
+    server_now = (
+        row.start_date + row.duration
+        if row.start_date is not None and row.duration is not None
+        else clock()
+    )
+    started: float | None = None
+    if status == "running":
+        if row.uptime_mins is not None:
+            started = server_now - row.uptime_mins * 60.0
+        else:
+            started = first_seen_running if first_seen_running is not None else server_now
+    ready = False
+    exit_code: int | None = None
+    finished: float | None = None
+    if marker is not None:
+        state = InstanceState.EXITED
+        exit_code = marker.code
+        finished = marker.at if marker.at is not None else server_now
+        if started is not None:
+            finished = max(finished, started)
+        message = f"exit code {marker.code}"
+    elif status is None:
+        state, message = InstanceState.PROVISIONING, message or "contract being provisioned"
+    elif status in ("created", "loading") and ERROR_MESSAGE.search(message):
+        state = InstanceState.FAILED
+    elif status in ("created", "loading", "scheduling", "rebooting", "restarting"):
+        state = InstanceState.PROVISIONING if status == "created" else InstanceState.STARTING
+        age = server_now - row.start_date if row.start_date is not None else 0.0
+        if age > loading_timeout:
+            state = InstanceState.FAILED
+            message = f"still {status} after {age / 60:.0f} minutes: {message}".rstrip(": ")
+    elif status == "running" and row.intended_status != "stopped":
+        state = InstanceState.RUNNING
+        mapped = mapped_ports(row)
+        ready = all(port in mapped for port in requested_ports(row))
+    elif status == "exited" and owner.job and not wrapped:
+        state = InstanceState.EXITED
+        finished = server_now
+        message = "the container exited; Vast.ai does not report exit codes of unwrapped commands"
+    elif status == "running":
+        state, message = InstanceState.FAILED, "Vast.ai is stopping the instance"
+    elif status in LOST:
+        state = InstanceState.FAILED
+        message = f"instance {status} on Vast.ai" + (f": {message}" if message else "")
+    else:
+        state = InstanceState.PROVISIONING
+    return Instance(
+        instance_id=str(row.id),
+        node_name=node_name,
+        pod_uid=owner.pod_uid,
+        attempt=owner.attempt,
+        state=state,
+        ready=ready,
+        exit_code=exit_code,
+        message=message,
+        public_ip=(row.public_ipaddr or "").strip(),
+        created_at=_when(row.start_date),
+        started_at=_when(started),
+        finished_at=_when(finished),
+        gpu_type=row.gpu_name or "",
+        gpu_count=row.num_gpus or 0,
+        price_per_hour=row.dph_total or 0.0,
+        location=row.geolocation or "",
+        image=row.image_uuid or "",
+        annotations=pod_annotations(row),
+    )
+
+
+def pod_annotations(row: VastInstance) -> dict[str, str]:
+    notes = {ANNOTATION_PREFIX + "instance-id": str(row.id)}
+    if row.machine_id is not None:
+        notes[ANNOTATION_PREFIX + "machine-id"] = str(row.machine_id)
+    if row.gpu_name:
+        notes[ANNOTATION_PREFIX + "gpu"] = f"{row.num_gpus or 1}x {row.gpu_name}"
+    if row.geolocation:
+        notes[ANNOTATION_PREFIX + "geolocation"] = row.geolocation
+    if row.dph_total is not None:
+        notes[ANNOTATION_PREFIX + "price-per-hour"] = f"{row.dph_total:.4f}"
+    ip = (row.public_ipaddr or "").strip()
+    for key, host_port in sorted(mapped_ports(row).items()):
+        notes[ANNOTATION_PREFIX + "port-" + key.replace("/", "-")] = f"{ip}:{host_port}"
+    return notes

@@ -1,0 +1,209 @@
+"""An ``InstanceSpec`` as a Vast.ai create request, and our instances recognised again.
+
+**The command.** We rent in ``runtype: "args"`` mode, which keeps the image's ENTRYPOINT unless
+``onstart`` names another executable (the CLI sends ``--entrypoint`` as ``onstart``), and passes
+``args`` to it. A Kubernetes ``command`` therefore becomes ``onstart = command[0]`` and
+``args = command[1:] + args``; without a command, ``args`` go to the image's own ENTRYPOINT,
+exactly as a kubelet would run the container.
+
+**Jobs.** Vast.ai reports that a container ``exited``, never with which code. For a spec that
+``wants_exit_code`` and has a command, the command runs under a small POSIX-shell wrapper::
+
+    /bin/sh -c '"$@"; code=$?; echo "vk-trio-exit key=KEY code=$code at=$(date +%s)";
+                while :; do sleep 3600; done' vk-trio COMMAND ARGS...
+
+It prints one marker line with the real exit code, then idles so the container (and its logs)
+stay up until vk-trio reads the marker and deletes the instance. The image must therefore have a
+POSIX ``/bin/sh`` at that path (every distribution and busybox image has; ``FROM scratch`` and
+distroless images do not, and fail with an OCI "executable file not found" error, which vk-trio
+reports), and a Job's container must set ``command``: the image's default command is invisible
+to vk-trio (it is in the image, not the pod), so it could not be wrapped, and ``check`` refuses
+such a Job rather than run it to an unknowable end. ``date +%s`` is not POSIX; where it is
+missing the marker has no time and vk-trio uses the time it read the marker.
+
+**Ownership.** Every instance carries the label ``vk-trio/<node>/<pod uid>.<attempt>`` (``/job``
+appended for specs that want an exit code): that is how a restarted vk-trio finds what it owns,
+and how two nodes on one account keep their hands off each other's instances.
+
+Limits checked before anything is paid (vast-docs create_instance): label 256 characters,
+``onstart`` + ``args`` 4096, each env entry 256 and 32768 in total, 64 ports; env names starting
+with ``-`` are refused because the env object also carries docker flags (``-p``, ``-v``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from vk_trio.providers.base import InstanceSpec, InvalidSpec
+
+LABEL_PREFIX = "vk-trio/"
+JOB_SUFFIX = "/job"
+MARKER = "vk-trio-exit"
+WRAPPER_NAME = "vk-trio"
+MAX_LABEL = 256
+MAX_COMMAND = 4096
+MAX_ENV_ENTRY = 256
+MAX_ENV_TOTAL = 32768
+MAX_PORTS = 64
+MAX_IMAGE = 1024
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]+$")
+_MARKER_LINE = re.compile(rf"{MARKER} key=(\S+) code=(\d+)(?: at=(\d+))?")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Owner:
+    """What a label says about an instance."""
+
+    node_tag: str
+    pod_uid: str
+    attempt: int
+    job: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.pod_uid}.{self.attempt}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExitMarker:
+    code: int
+    at: float | None  # epoch seconds, when the wrapper printed it
+
+
+def node_tag(node_name: str) -> str:
+    """The node's part of a label: its name, or a shortened name plus a hash when very long."""
+    if len(node_name) <= 160:
+        return node_name
+    digest = hashlib.sha256(node_name.encode()).hexdigest()[:16]
+    return f"{node_name[:120]}~{digest}"
+
+
+def label(spec: InstanceSpec) -> str:
+    suffix = JOB_SUFFIX if spec.wants_exit_code else ""
+    return f"{LABEL_PREFIX}{node_tag(spec.node_name)}/{spec.key}{suffix}"
+
+
+def owner(text: str | None) -> Owner | None:
+    """The owner a label names, or ``None`` when it is not one of vk-trio's labels."""
+    if not text or not text.startswith(LABEL_PREFIX):
+        return None
+    job = text.endswith(JOB_SUFFIX)
+    body = text[len(LABEL_PREFIX) : len(text) - len(JOB_SUFFIX) if job else None]
+    tag, _, key = body.rpartition("/")
+    uid, _, attempt = key.rpartition(".")
+    if not tag or not uid or not attempt.isdigit():
+        return None
+    return Owner(node_tag=tag, pod_uid=uid, attempt=int(attempt), job=job)
+
+
+def wrapper(key: str) -> str:
+    return (
+        '"$@"\n'
+        "code=$?\n"
+        f'echo "{MARKER} key={key} code=$code at=$(date +%s)"\n'
+        "while :; do sleep 3600; done\n"
+    )
+
+
+def argv(spec: InstanceSpec) -> tuple[str | None, list[str]]:
+    """``onstart`` (the entrypoint override, or ``None``) and ``args``."""
+    command = list(spec.command)
+    if spec.wants_exit_code and command:
+        return "/bin/sh", ["-c", wrapper(spec.key), WRAPPER_NAME, *command, *spec.args]
+    if command:
+        return command[0], command[1:] + list(spec.args)
+    return None, list(spec.args)
+
+
+def wrapped(args: list[str] | None) -> bool:
+    """Whether an instance's ``image_args`` are our Job wrapper (so a marker will come)."""
+    return args is not None and len(args) >= 2 and MARKER in args[1]
+
+
+def env(spec: InstanceSpec) -> dict[str, str]:
+    merged = dict(spec.env)
+    for port in spec.ports:
+        merged[f"-p {port.number}:{port.number}"] = "1"
+    return merged
+
+
+def image_login(spec: InstanceSpec) -> str | None:
+    auth = spec.registry_auth
+    if auth is None:
+        return None
+    return f"-u {auth.username} -p {auth.password} {auth.server}"
+
+
+def check(spec: InstanceSpec) -> None:
+    """Raise ``InvalidSpec`` for what Vast.ai would refuse or could not run."""
+    if not spec.image.strip():
+        raise InvalidSpec("the container has no image")
+    if spec.wants_exit_code and not spec.command:
+        raise InvalidSpec(
+            "on Vast.ai a Job's container needs a command: Vast.ai does not report exit codes, "
+            "so vk-trio runs the command under /bin/sh to read its exit code, and cannot see an "
+            "image's default command"
+        )
+    if len(spec.image) > MAX_IMAGE:
+        raise InvalidSpec(f"the image reference is longer than {MAX_IMAGE} characters")
+    if not _SAFE_KEY.match(spec.key):
+        raise InvalidSpec(f"pod uid {spec.pod_uid!r} has characters a Vast.ai label cannot carry")
+    if len(label(spec)) > MAX_LABEL:
+        raise InvalidSpec(f"the instance label would be longer than {MAX_LABEL} characters")
+    onstart, args = argv(spec)
+    if len(onstart or "") + sum(len(a) for a in args) > MAX_COMMAND:
+        raise InvalidSpec(f"command and args are longer than Vast.ai's {MAX_COMMAND} characters")
+    for name in spec.env:
+        if not name or name.startswith("-") or "=" in name:
+            raise InvalidSpec(f"env name {name!r} is not allowed on Vast.ai")
+    sizes = [len(k) + 1 + len(v) for k, v in env(spec).items()]
+    if any(size > MAX_ENV_ENTRY for size in sizes):
+        raise InvalidSpec(f"an env entry is longer than Vast.ai's {MAX_ENV_ENTRY} characters")
+    if sum(sizes) > MAX_ENV_TOTAL:
+        raise InvalidSpec(f"the env is longer than Vast.ai's {MAX_ENV_TOTAL} characters in total")
+    if len(spec.ports) > MAX_PORTS:
+        raise InvalidSpec(f"Vast.ai opens at most {MAX_PORTS} ports per instance")
+    if spec.registry_auth is not None:
+        auth = spec.registry_auth
+        if any(re.search(r"\s", v) or not v for v in (auth.server, auth.username, auth.password)):
+            raise InvalidSpec("registry credentials with whitespace cannot be passed to Vast.ai")
+
+
+def create_body(spec: InstanceSpec, *, disk_gb: float) -> dict[str, Any]:
+    """The body of ``PUT /api/v0/asks/{offer_id}/``."""
+    onstart, args = argv(spec)
+    body: dict[str, Any] = {
+        "client_id": "me",
+        "image": spec.image,
+        "disk": disk_gb,
+        "label": label(spec),
+        "runtype": "args",
+        "env": env(spec),
+        "cancel_unavail": True,  # an error rather than a stopped, storage-billed instance
+        "target_state": "running",
+    }
+    if onstart is not None:
+        body["onstart"] = onstart
+    if args:
+        body["args"] = args
+    login = image_login(spec)
+    if login is not None:
+        body["image_login"] = login
+    return body
+
+
+def exit_marker(text: str, key: str) -> ExitMarker | None:
+    """The wrapper's marker for ``key`` in a logs text (the last one wins)."""
+    found: ExitMarker | None = None
+    for match in _MARKER_LINE.finditer(text):
+        if match.group(1) == key:
+            at = float(match.group(3)) if match.group(3) else None
+            found = ExitMarker(code=int(match.group(2)), at=at)
+    return found
+
+
+def is_marker(line: str) -> bool:
+    return _MARKER_LINE.search(line) is not None
