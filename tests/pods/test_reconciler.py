@@ -1,0 +1,182 @@
+"""The reconciler's kubelet semantics on the real control plane, with the fake provider.
+
+Restarts with CrashLoopBackOff, activeDeadlineSeconds, an instance that vanishes, pods the
+provider cannot run, invalid annotations: each ends in the status a kubelet would write, with
+an Event a user can act on, and never with an instance left billing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from tests.agent_harness import (
+    admin_client,
+    agent_config,
+    eventually,
+    fake_cloud,
+    gpu_pod,
+    running_agent,
+)
+from tests.controlplane.launcher import ControlPlane
+from vk_trio.kube.client import KubeClient
+from vk_trio.kube.models import Event, ObjectList, Pod
+from vk_trio.kube.resources import EVENTS, PODS
+
+pytestmark = pytest.mark.controlplane
+
+FAST = {"fake.vk-trio.io/boot-seconds": "0.2", "fake.vk-trio.io/start-seconds": "0.2"}
+
+
+async def get_pod(client: KubeClient, ns: str, name: str) -> Pod:
+    pod: Pod = await client.get(PODS, name, namespace=ns)
+    return pod
+
+
+async def reasons(client: KubeClient, ns: str, name: str) -> set[str]:
+    listed: ObjectList[Event] = await client.list(
+        EVENTS, namespace=ns, field_selector=f"involvedObject.name={name}"
+    )
+    return {e.reason for e in listed.items}
+
+
+async def test_on_failure_restarts_with_crashloop_backoff_and_a_growing_restart_count(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    config = agent_config(controlplane, tmp_path)
+    pod = gpu_pod(
+        "crashy",
+        config.node_name,
+        restart_policy="OnFailure",
+        annotations={
+            **FAST,
+            "fake.vk-trio.io/run-seconds": "0.5",
+            "fake.vk-trio.io/exit-code": "2",
+        },
+    )
+    async with admin_client(controlplane) as client, running_agent(config, controlplane):
+        await client.create(PODS, pod, namespace=namespace)
+
+        async def backing_off() -> Pod | None:
+            current = await get_pod(client, namespace, "crashy")
+            statuses = current.status.container_statuses
+            waiting = statuses[0].state.waiting if statuses else None
+            if waiting is not None and waiting.reason == "CrashLoopBackOff":
+                return current
+            return None
+
+        first = await eventually(backing_off, what="CrashLoopBackOff")
+        status = first.status.container_statuses[0]
+        assert status.restart_count == 1
+        assert status.last_state.terminated is not None
+        assert status.last_state.terminated.exit_code == 2
+        assert first.status.phase == "Running"  # OnFailure keeps restarting: not terminal
+
+        async def restarted_twice() -> bool:
+            current = await get_pod(client, namespace, "crashy")
+            statuses = current.status.container_statuses
+            return bool(statuses) and statuses[0].restart_count >= 2
+
+        await eventually(restarted_twice, timeout=40, what="second restart after 10 s backoff")
+        assert "BackOff" in await reasons(client, namespace, "crashy")
+        assert len(fake_cloud(config).live_instances()) <= 1
+
+
+async def test_active_deadline_fails_the_pod_and_stops_the_instance(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    config = agent_config(controlplane, tmp_path)
+    pod = gpu_pod("deadline", config.node_name, annotations=FAST)
+    pod["spec"]["activeDeadlineSeconds"] = 3
+    async with admin_client(controlplane) as client, running_agent(config, controlplane):
+        await client.create(PODS, pod, namespace=namespace)
+
+        async def failed() -> Pod | None:
+            current = await get_pod(client, namespace, "deadline")
+            return current if current.status.phase == "Failed" else None
+
+        done = await eventually(failed, timeout=20, what="DeadlineExceeded")
+        assert done.status.reason == "DeadlineExceeded"
+        cloud = fake_cloud(config)
+
+        async def stopped() -> bool:
+            await trio.lowlevel.checkpoint()
+            return not cloud.live_instances()
+
+        await eventually(stopped, what="instance deleted")
+
+
+async def test_an_instance_that_vanishes_fails_the_pod_with_137(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    config = agent_config(controlplane, tmp_path)
+    async with admin_client(controlplane) as client, running_agent(config, controlplane):
+        await client.create(
+            PODS, gpu_pod("victim", config.node_name, annotations=FAST), namespace=namespace
+        )
+
+        async def running() -> bool:
+            return (await get_pod(client, namespace, "victim")).status.phase == "Running"
+
+        await eventually(running, what="Running")
+        cloud = fake_cloud(config)
+        (instance,) = cloud.live_instances()
+        await cloud.delete(instance.instance_id)  # the cloud loses the machine behind our back
+
+        async def failed() -> Pod | None:
+            current = await get_pod(client, namespace, "victim")
+            return current if current.status.phase == "Failed" else None
+
+        done = await eventually(failed, what="Failed after the instance vanished")
+        terminated = done.status.container_statuses[0].state.terminated
+        assert terminated is not None and terminated.exit_code == 137
+
+
+async def test_a_pod_with_two_containers_fails_with_a_reason_naming_the_field(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    config = agent_config(controlplane, tmp_path)
+    pod: dict[str, Any] = gpu_pod("two", config.node_name, annotations=FAST)
+    pod["spec"]["containers"].append({"name": "sidecar", "image": "busybox"})
+    async with admin_client(controlplane) as client, running_agent(config, controlplane):
+        await client.create(PODS, pod, namespace=namespace)
+
+        async def failed() -> Pod | None:
+            current = await get_pod(client, namespace, "two")
+            return current if current.status.phase == "Failed" else None
+
+        done = await eventually(failed, what="Failed for two containers")
+        assert "spec.containers" in done.status.message
+        assert not fake_cloud(config).ledger(), "nothing may be rented for an impossible pod"
+
+
+async def test_an_invalid_annotation_waits_with_an_event_and_a_condition_without_crashing(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    config = agent_config(controlplane, tmp_path)
+    bad = gpu_pod(
+        "bad-annotation", config.node_name, annotations={**FAST, "fake.vk-trio.io/exit-code": "abc"}
+    )
+    good = gpu_pod("good", config.node_name, annotations=FAST)
+    async with admin_client(controlplane) as client, running_agent(config, controlplane):
+        await client.create(PODS, bad, namespace=namespace)
+        await client.create(PODS, good, namespace=namespace)
+
+        async def flagged() -> Pod | None:
+            current = await get_pod(client, namespace, "bad-annotation")
+            problem = [
+                c for c in current.status.conditions if c.status == "False" and "abc" in c.message
+            ]
+            return current if problem else None
+
+        waiting = await eventually(flagged, what="a condition naming the bad value")
+        assert waiting.status.phase == "Pending"
+        assert "InvalidAnnotation" in await reasons(client, namespace, "bad-annotation")
+
+        async def good_runs() -> bool:
+            return (await get_pod(client, namespace, "good")).status.phase == "Running"
+
+        await eventually(good_runs, what="the other pod still runs")
