@@ -76,9 +76,13 @@ class Agent:
 async def run_agent(
     config: Config,
     *,
+    provider: Provider | None = None,
     task_status: trio.TaskStatus[Agent] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the node agent until cancelled; ``started`` hands out the Agent once Ready."""
+    """Run the node agent until cancelled; ``started`` hands out the Agent once Ready.
+
+    ``provider`` replaces the one ``config.provider`` names (benchmarks, embedding).
+    """
     credentials = await resolve_credentials(kubeconfig=config.kubeconfig, context=config.context)
     agent = Agent(config=config, node=NodeState(name=config.node_name))
     async with (
@@ -98,11 +102,11 @@ async def run_agent(
                 client, agent.node, stats=agent.lease, task_status=task_status
             )
         )
-        async with open_provider(config, nursery) as provider:
+        async with open_provider(config, nursery, given=provider) as chosen:
             await _run_pods(
                 agent,
                 client=client,
-                provider=provider,
+                provider=chosen,
                 registrar=registrar,
                 nursery=nursery,
                 task_status=task_status,

@@ -162,6 +162,7 @@ class PodReadinessGate(K):
 class PodSpec(K):
     containers: list[Container] = _list()
     init_containers: list[Container] = _list()
+    ephemeral_containers: list[Container] = _list()
     restart_policy: str = "Always"
     node_name: str = ""
     node_selector: dict[str, str] = _dict()
@@ -217,6 +218,7 @@ class ContainerStatus(K):
 class PodCondition(K):
     type: str
     status: str
+    observed_generation: int | None = None
     reason: str = ""
     message: str = ""
     last_probe_time: datetime | None = None

@@ -267,7 +267,7 @@ class Reconciler:
         return record
 
     async def _write_status(self, pod: Pod, record: PodRecord, now: datetime) -> None:
-        new = pod_status(pod, record, now=now, host_ip=self.node_ip)
+        new = pod_status(pod, record, now=now, host_ip=self.node_ip, provider=self.provider.name)
         patch = status_patch(pod.status, new)
         ns, name = pod.metadata.namespace, pod.metadata.name
         if patch is not None:

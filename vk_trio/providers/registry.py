@@ -47,10 +47,15 @@ def api_key(provider: str, env: Mapping[str, str]) -> str | None:
 
 @asynccontextmanager
 async def open_provider(
-    config: Config, nursery: trio.Nursery, *, env: Mapping[str, str] | None = None
+    config: Config,
+    nursery: trio.Nursery,
+    *,
+    env: Mapping[str, str] | None = None,
+    given: Provider | None = None,
 ) -> AsyncIterator[Provider]:
+    """The provider ``config`` names (or ``given``), closed when the block ends."""
     env = os.environ if env is None else env
-    provider = await _build(config, nursery, env)
+    provider = given if given is not None else await _build(config, nursery, env)
     try:
         yield provider
     finally:
