@@ -31,6 +31,7 @@ async def sim(nursery: trio.Nursery) -> AsyncIterator[RunPodSim]:
 
 
 def make_provider(sim: RunPodSim, node: str = NODE, **kwargs: object) -> RunPodProvider:
+    kwargs.setdefault("registry_mirror", sim.registry_url)
     return RunPodProvider(node, api_key=API_KEY, base_url=sim.url, backoff=FAST, **kwargs)  # type: ignore[arg-type]
 
 

@@ -13,7 +13,6 @@ from tests.providers.runpod.conftest import NODE, make_provider
 from tests.providers.runpod.test_requests_and_retries import rent, spec
 from vk_trio.providers.base import (
     InstanceState,
-    InvalidSpec,
     LogOptions,
     LogsUnavailable,
     Port,
@@ -138,18 +137,6 @@ async def test_a_successful_job_exits_zero_and_a_service_never_exits(
     assert (by_id[job_id].state, by_id[job_id].exit_code) == (InstanceState.EXITED, 0)
     assert by_id[svc_id].state is InstanceState.RUNNING  # RunPod restarted it (as it does)
     assert sim.pod(svc_id).restarts > 0
-
-
-async def test_a_job_without_a_command_is_refused_before_anything_is_rented(
-    sim: RunPodSim, provider: RunPodProvider, autojump_clock: trio.testing.MockClock
-) -> None:
-    job = spec(restart_policy="Never")
-    with pytest.raises(InvalidSpec, match="must set command or args"):
-        provider.check(job)
-    offer = (await provider.offers(job.need))[0]
-    with pytest.raises(InvalidSpec):
-        await provider.create(job, offer)
-    assert sim.pods() == []
 
 
 async def test_an_image_entrypoint_defeats_the_wrapper_and_the_job_never_exits(

@@ -18,11 +18,14 @@ For pods that must end (Jobs: restartPolicy Never/OnFailure), the command is wra
 
 The shell runs the real command, prints one marker line with its exit code to stdout (which the
 v2 log stream carries), then idles so RunPod has nothing to restart; ``list()`` reads the marker
-and reports EXITED with the real code, and the agent deletes the pod. Requirements: the image
-must have a POSIX ``sh`` and no ENTRYPOINT that swallows the words (then the marker never comes
-and the pod restarts forever, like on plain RunPod), and the Job must set ``command``/``args``:
-the image's default CMD is not visible from here, so a Job without them is refused up front
-(InvalidSpec) rather than rented to loop and bill forever.
+and reports EXITED with the real code, and the agent deletes the pod. CMD is the pod's
+``command`` + ``args``; a Job that sets neither runs its image's own CMD, which the provider
+reads from the image's registry config (images.py) and passes here as ``default``.
+Requirements: the image has a POSIX ``sh``, and either no ENTRYPOINT or one that ends by
+running its arguments (``exec "$@"``, as NVIDIA's CUDA images and most entrypoint scripts do):
+v2 cannot replace an ENTRYPOINT, so RunPod runs it first with the wrapper as its arguments. An
+entrypoint that ignores its arguments never prints the marker, and the pod runs (and bills)
+until it is deleted, as it would on plain RunPod: give such Jobs ``activeDeadlineSeconds``.
 """
 
 from __future__ import annotations
@@ -68,9 +71,10 @@ def ports(spec: InstanceSpec, options: RunPodOptions) -> list[str]:
     return list(out.values())
 
 
-def command_line(spec: InstanceSpec) -> str | None:
-    """The v2 ``args`` string (None: the image's own command)."""
-    words = [*spec.command, *spec.args]
+def command_line(spec: InstanceSpec, default: tuple[str, ...] = ()) -> str | None:
+    """The v2 ``args`` string (None: the image's own command). ``default``: the image's CMD,
+    wrapped in place of the pod's command when a Job sets none."""
+    words = [*spec.command, *spec.args] or list(default)
     if spec.wants_exit_code:
         return shlex.join(["sh", "-c", WRAPPER, "vk-trio", *words])
     return shlex.join(words) if words else None
@@ -85,6 +89,7 @@ def create_request(
     cloud: str,
     datacenters: list[str],
     registry: str | None,
+    default_command: tuple[str, ...] = (),
 ) -> models.CreatePodRequest:
     env = dict(spec.env)
     env["VK_TRIO_NODE"] = spec.node_name
@@ -103,7 +108,7 @@ def create_request(
         name=instance_name(spec.node_name, spec.key),
         image=spec.image or None,
         template_id=options.template_id,
-        args=command_line(spec),
+        args=command_line(spec, default_command),
         disk=disk or DEFAULT_DISK_GB,
         env=env,
         ports=ports(spec, options) or None,

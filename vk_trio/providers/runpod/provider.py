@@ -2,10 +2,19 @@
 
 The pieces: annotations.py parses ``runpod.io/*``, offers.py picks (GPU type, data center)
 candidates from the catalog, mapping.py builds create bodies and reads pods back (ownership by
-name, the Job exit-code wrapper), client.py speaks HTTP with RunPod's retry table. This module
-adds what needs state and I/O: idempotent create (one lock per key, and a look-up by name before
-every retry, because a create can answer 500 after it created the pod), the exit-code marker
-read from the log stream, logs, and registry credentials made from imagePullSecrets.
+name, the Job exit-code wrapper), client.py speaks HTTP with RunPod's retry table, images.py
+reads an image's default command from its registry. This module adds what needs state and I/O:
+idempotent create (one lock per key, and a look-up by name before every retry, because a create
+can answer 500 after it created the pod), the exit-code marker read from the log stream, logs,
+and registry credentials made from imagePullSecrets.
+
+Jobs and exit codes (the decision, in full in mapping.py): RunPod restarts a container whose
+process exits and reports no exit code, so a Job's program runs inside a wrapper that prints
+its exit code. The program is the pod's ``command``/``args``; a Job that sets neither (seed
+000's example) runs its image's CMD, read from the image's registry config like a container
+runtime reads it, then wrapped. If that config cannot be read (no such image, a private image
+without an imagePullSecret) the pod fails naming the image, rather than running unwrapped and
+billing forever; an unreachable registry is retried.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from vk_trio.providers.base import (
 from vk_trio.providers.runpod import mapping, models
 from vk_trio.providers.runpod.annotations import RunPodOptions, allowed_datacenters, parse
 from vk_trio.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
+from vk_trio.providers.runpod.images import ImageConfigReader
 from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose
 
 MARKER_TAIL = 10  # the marker is the container's last line; a few more for safety
@@ -60,6 +70,8 @@ class RunPodProvider:
         backoff: Backoff | None = None,
         log_idle_timeout: float = 1.5,
         log_first_timeout: float = 5.0,
+        registry_mirror: str | None = None,
+        images: ImageConfigReader | None = None,
     ) -> None:
         self.node_name = node_name
         self.datacenter_ids = tuple(dc.strip().upper() for dc in datacenter_ids if dc.strip())
@@ -72,9 +84,11 @@ class RunPodProvider:
         self._locks: dict[str, trio.Lock] = {}
         self._exits: dict[str, tuple[int, datetime | None]] = {}
         self._registries: dict[str, str] = {}
+        self.images = images or ImageConfigReader(mirror=registry_mirror)
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.images.aclose()
 
     # --- check and offers ----------------------------------------------------------------------
 
@@ -86,12 +100,12 @@ class RunPodProvider:
         options, _ = self._options(spec)
         if not spec.image and not options.template_id:
             raise InvalidSpec("the container has no image (and no runpod.io/templateId)")
-        if spec.wants_exit_code and not (spec.command or spec.args):
+        if spec.wants_exit_code and not (spec.command or spec.args or spec.image):
             raise InvalidSpec(
                 "RunPod restarts a container whose process exits and reports no exit code; "
-                "vk-trio reads a Job's exit code by wrapping its command in a POSIX shell, so "
-                "on RunPod a Job container must set command or args (the image's default "
-                "command cannot be seen from here)"
+                "vk-trio reads a Job's exit code by wrapping its program in a POSIX shell, so "
+                "a Job run from a runpod.io/templateId must set command or args (a template's "
+                "start command cannot be seen from here)"
             )
 
     async def offers(self, need: Requirements) -> list[Offer]:
@@ -119,6 +133,7 @@ class RunPodProvider:
             existing = await self._find(spec)
             if existing is not None:
                 return existing
+            default_command = await self._default_command(spec)
             request = mapping.create_request(
                 spec,
                 options,
@@ -131,8 +146,28 @@ class RunPodProvider:
                     else [candidate.datacenter]
                 ),
                 registry=await self._registry(spec, options),
+                default_command=default_command,
             )
             return await self._create(spec, request)
+
+    async def _default_command(self, spec: InstanceSpec) -> tuple[str, ...]:
+        """The image's CMD, for a Job that sets no command (the wrapper must know what to run).
+
+        RunPod runs the image's ENTRYPOINT itself, with the wrapper as its arguments; an
+        ENTRYPOINT without a CMD leaves the wrapper nothing to run, so such a Job is refused.
+        """
+        if not spec.wants_exit_code or spec.command or spec.args:
+            return ()
+        config = await self.images.read(spec.image, spec.registry_auth)
+        if config.cmd:
+            return config.cmd
+        if config.entrypoint:
+            raise InvalidSpec(
+                f"image {spec.image} has ENTRYPOINT {list(config.entrypoint)} and no CMD; "
+                "RunPod cannot replace an ENTRYPOINT, so vk-trio cannot wrap it to read this "
+                "Job's exit code: set the container's command"
+            )
+        raise InvalidSpec(f"image {spec.image} has no default command: set the container's command")
 
     async def _create(self, spec: InstanceSpec, request: models.CreatePodRequest) -> Instance:
         failure: ProviderUnavailable | None = None

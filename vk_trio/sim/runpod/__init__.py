@@ -2,6 +2,7 @@
 
 from vk_trio.sim.runpod.app import RunPodSim
 from vk_trio.sim.runpod.catalog import Catalog, DataCenter, GpuType
+from vk_trio.sim.runpod.examples import seed_workloads
 from vk_trio.sim.runpod.faults import Fault, RateLimiter
 from vk_trio.sim.runpod.model import Phase, SimClock, SimPod, Timings
 from vk_trio.sim.runpod.routes import RecordedRequest
@@ -23,4 +24,5 @@ __all__ = [
     "Template",
     "Timings",
     "Workload",
+    "seed_workloads",
 ]

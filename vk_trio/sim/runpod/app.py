@@ -9,6 +9,7 @@ In process under trio::
     sim.add_fault(Fault(operation="createPod", status=500, apply_first=True))
     assert sim.cost(pod_id) == pytest.approx(...)
 
+The scripted images' registry configs (ENTRYPOINT/CMD) are served at ``sim.registry_url``.
 Standalone: ``python -m vk_trio.sim.runpod --port 8089``. Time comes from an injectable clock
 (trio's by default, so ``autojump_clock`` tests run hours of pod lifecycle in milliseconds).
 """
@@ -21,9 +22,11 @@ from typing import Any
 
 import trio
 
-from vk_trio.httpserver import serve
+from vk_trio.httpserver import Request, Response, serve
 from vk_trio.sim.runpod.catalog import Catalog
 from vk_trio.sim.runpod.faults import Fault, Faults, RateLimiter
+from vk_trio.sim.runpod.images import PREFIX as REGISTRY_PREFIX
+from vk_trio.sim.runpod.images import ImageRegistry
 from vk_trio.sim.runpod.ledger import Ledger
 from vk_trio.sim.runpod.model import LogEntry, SimClock, SimPod, Timings
 from vk_trio.sim.runpod.routes import Api, RecordedRequest
@@ -56,6 +59,7 @@ class RunPodSim:
         self.validator = Validator()
         self.requests: list[RecordedRequest] = []
         self.api = Api(self)
+        self.images = ImageRegistry(self.account.scripted)
         self.port: int | None = None
 
     # --- serving -------------------------------------------------------------------------------
@@ -70,15 +74,25 @@ class RunPodSim:
         """Serve until cancelled; ``await nursery.start(sim.serve)`` returns the bound port."""
         async with trio.open_nursery() as nursery:
             self.port = await nursery.start(
-                lambda **kw: serve(self.api, host=host, port=port, **kw)
+                lambda **kw: serve(self._handle, host=host, port=port, **kw)
             )
             task_status.started(self.port)
+
+    async def _handle(self, request: Request) -> Response:
+        if request.path.startswith(REGISTRY_PREFIX + "/"):
+            return await self.images(request)
+        return await self.api(request)
 
     @property
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("the simulator is not serving yet")
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def registry_url(self) -> str:
+        """A pull-through mirror of every image registry, for the scripted images (images.py)."""
+        return self.url + REGISTRY_PREFIX
 
     # --- the control API ---------------------------------------------------------------------
 

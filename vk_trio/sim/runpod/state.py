@@ -78,12 +78,16 @@ class Account:
                 return candidate
 
     def workload_for(self, image: str) -> Workload:
+        return self.scripted(image) or DEFAULT_WORKLOAD
+
+    def scripted(self, image: str) -> Workload | None:
+        """The script of ``image`` (exact, or any tag of its repository); None: unscripted."""
         if image in self.workloads:
             return self.workloads[image]
         repo = image.split("@", 1)[0]
         if ":" in repo.rsplit("/", 1)[-1]:
             repo = repo.rsplit(":", 1)[0]
-        return self.workloads.get(repo, DEFAULT_WORKLOAD)
+        return self.workloads.get(repo)
 
     # --- pods ------------------------------------------------------------------------------
 
