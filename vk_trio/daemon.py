@@ -127,6 +127,7 @@ async def _run_pods(
     cache = agent.cache = PodCache(agent.queue.add)
     view = InstanceView()
     events = EventRecorder(client, component="vk-trio", host=config.node_name)
+    await nursery.start(events.run)
     provisioner = Provisioner(
         client=client,
         provider=provider,

@@ -121,13 +121,14 @@ class KubeClient:
         body: bytes | None = None,
         content_type: str = "application/json",
         idempotent: bool | None = None,
+        limiter: TokenBucket | None = None,
     ) -> httpx2.Response:
         """Send one API request with pacing, credentials and retries; return a 2xx response."""
         safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         attempt = 0
         refreshed_auth = False
         while True:
-            await self.limiter.acquire()
+            await (limiter or self.limiter).acquire()
             headers = await self._headers(content_type if body is not None else None)
             try:
                 response = await self._http.request(
@@ -236,13 +237,23 @@ class KubeClient:
                 return page
             params["continue"] = page.metadata.continue_
 
-    async def create(self, resource: Resource[T], obj: Any, *, namespace: str | None = None) -> T:
+    async def create(
+        self,
+        resource: Resource[T],
+        obj: Any,
+        *,
+        namespace: str | None = None,
+        limiter: TokenBucket | None = None,
+    ) -> T:
         """POST a new object (a model or a plain dict); apiVersion and kind are filled in."""
         payload = msgspec.to_builtins(obj)
         payload.setdefault("apiVersion", resource.api_version)
         payload.setdefault("kind", resource.kind)
         response = await self.request(
-            "POST", resource.path(namespace=namespace), body=msgspec.json.encode(payload)
+            "POST",
+            resource.path(namespace=namespace),
+            body=msgspec.json.encode(payload),
+            limiter=limiter,
         )
         return msgspec.json.decode(response.content, type=resource.model)
 
@@ -255,6 +266,7 @@ class KubeClient:
         namespace: str | None = None,
         patch_type: PatchType = "merge",
         subresource: str = "",
+        limiter: TokenBucket | None = None,
     ) -> T:
         """PATCH an object (or its ``status`` subresource). Merge patches are retried safely."""
         body = patch if isinstance(patch, bytes) else msgspec.json.encode(patch)
@@ -264,6 +276,7 @@ class KubeClient:
             body=body,
             content_type=_PATCH_CONTENT_TYPES[patch_type],
             idempotent=patch_type != "json",
+            limiter=limiter,
         )
         return msgspec.json.decode(response.content, type=resource.model)
 

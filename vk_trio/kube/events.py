@@ -3,9 +3,13 @@
 A user's first question is ``kubectl describe pod``; Events are where we answer it. A pod that
 waits for GPU capacity would otherwise emit the same "no capacity" Event every few seconds, so
 repeats of the same (object, type, reason, message) within ``AGGREGATE_WINDOW`` bump ``count`` and
-``lastTimestamp`` of the existing Event instead of creating a new one. Recording never raises:
-an Event that cannot be written is logged and dropped, because an Event is never worth failing
-the work it describes.
+``lastTimestamp`` of the existing Event instead of creating a new one.
+
+Like the kubelet's event broadcaster, recording is asynchronous with a rate of its own
+(``EVENT_QPS``/``EVENT_BURST``, outside the client's main budget): ``record`` only queues, and a
+background task (``run``) writes. Pod status writes never wait behind Events. When the queue is
+full (an API server far behind), new Events are dropped and counted: an Event is never worth
+failing or delaying the work it describes, and writing one never raises.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import ObjectMeta, ObjectReference, Pod
 from vk_trio.kube.resources import EVENTS
 from vk_trio.logs import get_logger, scrub
+from vk_trio.pacing import TokenBucket
 
 AGGREGATE_WINDOW = 600.0  # seconds, on trio's clock
+EVENT_QPS = 25.0
+EVENT_BURST = 100
+QUEUE_SIZE = 2000
 MAX_REMEMBERED = 4096
 NORMAL = "Normal"
 WARNING = "Warning"
@@ -50,17 +58,55 @@ def pod_reference(pod: Pod, field_path: str = "") -> ObjectReference:
     )
 
 
-class EventRecorder:
-    """Writes Events with source component ``vk-trio`` and host = the node name."""
+@dataclass(frozen=True)
+class _Pending:
+    ref: ObjectReference
+    type: str
+    reason: str
+    message: str
 
-    def __init__(self, client: KubeClient, *, component: str, host: str) -> None:
+
+class EventRecorder:
+    """Writes Events with source component ``vk-trio`` and host = the node name.
+
+    Without a running ``run`` task (unit tests, tools) ``record`` writes directly.
+    """
+
+    def __init__(
+        self, client: KubeClient, *, component: str, host: str, qps: float = EVENT_QPS
+    ) -> None:
         self.client = client
         self.component = component
         self.host = host
+        self.limiter = TokenBucket(qps=qps, burst=EVENT_BURST)
+        self.dropped = 0
         self._seen: dict[tuple[str, str, str, str], _Seen] = {}
+        self._send: trio.MemorySendChannel[_Pending] | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Write queued Events until cancelled."""
+        send, receive = trio.open_memory_channel[_Pending](QUEUE_SIZE)
+        self._send = send
+        task_status.started()
+        try:
+            async for item in receive:
+                await self._write(item)
+        finally:
+            self._send = None
 
     async def record(self, ref: ObjectReference, *, type: str, reason: str, message: str) -> None:
-        message = scrub(message)[:1024]
+        item = _Pending(ref, type, reason, scrub(message)[:1024])
+        if self._send is None:
+            await self._write(item)
+            return
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            self.dropped += 1
+        await trio.lowlevel.checkpoint()
+
+    async def _write(self, item: _Pending) -> None:
+        ref, type, reason, message = item.ref, item.type, item.reason, item.message
         key = (ref.uid or f"{ref.namespace}/{ref.name}", type, reason, message)
         now = datetime.now(UTC).replace(microsecond=0)
         seen = self._seen.get(key)
@@ -88,7 +134,7 @@ class EventRecorder:
                 "reportingInstance": self.host,
                 "action": reason,
             }
-            await self.client.create(EVENTS, body, namespace=ref.namespace)
+            await self.client.create(EVENTS, body, namespace=ref.namespace, limiter=self.limiter)
             self._remember(key, _Seen(name=name, count=1, first=now, at=trio.current_time()))
         except KubeError as exc:
             _log.warning(
@@ -101,6 +147,7 @@ class EventRecorder:
             seen.name,
             {"count": seen.count, "lastTimestamp": now},
             namespace=namespace,
+            limiter=self.limiter,
         )
 
     def _remember(self, key: tuple[str, str, str, str], seen: _Seen) -> None:

@@ -43,6 +43,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import trio
+
 from vk_trio.errors import NotFound, VkError
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import (
@@ -153,10 +155,16 @@ class KubeObjectSource:
 
     No informers: a node agent that watches every Secret in the cluster is a memory and RBAC
     problem (virtual-kubelet#1311, liqo#2436). NotFound becomes ``None``; other errors propagate.
+    Secrets and ConfigMaps are always read fresh (a pod waiting for one must see it appear);
+    a namespace's Services are reused for ``services_ttl`` seconds, because service links only
+    matter at create time and a burst of 1,000 pods in one namespace must not LIST them 1,000
+    times.
     """
 
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: KubeClient, *, services_ttl: float = 30.0) -> None:
         self._client = client
+        self._services_ttl = services_ttl
+        self._services: dict[str, tuple[float, list[Service]]] = {}
 
     async def get_secret(self, namespace: str, name: str) -> Secret | None:
         try:
@@ -171,7 +179,13 @@ class KubeObjectSource:
             return None
 
     async def list_services(self, namespace: str) -> list[Service]:
-        return (await self._client.list(SERVICES, namespace=namespace)).items
+        now = trio.current_time()
+        cached = self._services.get(namespace)
+        if cached is not None and now - cached[0] < self._services_ttl:
+            return cached[1]
+        services = (await self._client.list(SERVICES, namespace=namespace)).items
+        self._services[namespace] = (now, services)
+        return services
 
 
 class MemoizedSource:

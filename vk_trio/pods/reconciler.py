@@ -267,16 +267,20 @@ class Reconciler:
         return record
 
     async def _write_status(self, pod: Pod, record: PodRecord, now: datetime) -> None:
+        """One PATCH of pods/status carrying what changed: the status, and the instance's
+        annotations (pods/status accepts metadata.annotations, which saves a request per pod)."""
         new = pod_status(pod, record, now=now, host_ip=self.node_ip, provider=self.provider.name)
         patch = status_patch(pod.status, new)
-        ns, name = pod.metadata.namespace, pod.metadata.name
-        if patch is not None:
-            updated = await self.client.patch(PODS, name, patch, namespace=ns, subresource="status")
-            self.cache.update(updated)
-            pod = updated
         wanted = dict(record.instance.annotations) if record.instance is not None else {}
-        if wanted and any(pod.metadata.annotations.get(k) != v for k, v in wanted.items()):
+        stale = {k: v for k, v in wanted.items() if pod.metadata.annotations.get(k) != v}
+        if stale:
+            patch = {**(patch or {}), "metadata": {"annotations": stale}}
+        if patch is not None:
             updated = await self.client.patch(
-                PODS, name, {"metadata": {"annotations": wanted}}, namespace=ns
+                PODS,
+                pod.metadata.name,
+                patch,
+                namespace=pod.metadata.namespace,
+                subresource="status",
             )
             self.cache.update(updated)
