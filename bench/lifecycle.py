@@ -28,18 +28,19 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from tests.agent_harness import admin_client, agent_config, running_agent
+from tests.agent_harness import admin_client, agent_config
 from tests.controlplane import launcher
 from tests.controlplane.launcher import ControlPlane
 from vk_trio.kube.client import KubeClient
-from vk_trio.kube.models import ObjectList, Pod
+from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import PODS
+from vk_trio.kube.watch import Changed, Synced, watch_resource
 from vk_trio.providers.base import Instance, InstanceSpec, Offer, Provider
 from vk_trio.providers.fake import CatalogEntry, FakeProvider, Workload
 
@@ -107,16 +108,33 @@ def pod_body(name: str, node: str) -> dict[str, Any]:
     }
 
 
-async def count_phase(client: KubeClient, ns: str, phase: str) -> tuple[int, int]:
-    listed: ObjectList[Pod] = await client.list(PODS, namespace=ns, limit=5000)
-    return sum(p.status.phase == phase for p in listed.items), len(listed.items)
+class PhaseWatch:
+    """Pod phases in the namespace, kept by a watch (polling 1,000-pod lists would load the
+    API server more than the agent does and distort the figures)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, str] = {}
+        self.changed = trio.Event()
+
+    async def handle(self, event: Synced[Pod] | Changed[Pod]) -> None:
+        if isinstance(event, Synced):
+            self.phases = {p.metadata.uid: p.status.phase for p in event.items}
+        elif event.type == "DELETED":
+            self.phases.pop(event.object.metadata.uid, None)
+        else:
+            self.phases[event.object.metadata.uid] = event.object.status.phase
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def count(self, phase: str) -> int:
+        return sum(1 for p in self.phases.values() if p == phase)
 
 
-async def until(probe: Callable[[], Awaitable[bool]], *, timeout: float) -> float:
+async def until(probe: Callable[[], bool], watch: PhaseWatch, *, limit: float) -> float:
     start = time.monotonic()
-    with trio.fail_after(timeout):
-        while not await probe():
-            await trio.sleep(0.25)
+    with trio.fail_after(limit):
+        while not probe():
+            await watch.changed.wait()
     return time.monotonic() - start
 
 
@@ -171,18 +189,21 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
             agent = await nursery.start(
                 lambda task_status: run_agent(config, provider=provider, task_status=task_status)
             )  # type: ignore[arg-type]
+            watch = PhaseWatch()
+            await nursery.start(
+                lambda task_status: watch_resource(
+                    client, PODS, watch.handle, namespace=ns, task_status=task_status
+                )
+            )
             rss_idle = rss_mb()
             names = [f"p{i:05d}" for i in range(pods)]
             start = time.monotonic()
             created = await create_pods(client, ns, config.node_name, names)
             result["create_s"] = round(time.monotonic() - start, 2)
 
-            async def all_running() -> bool:
-                running, _ = await count_phase(client, ns, "Running")
-                return running == pods
-
-            await until(all_running, timeout=600)
+            await until(lambda: watch.count("Running") == pods, watch, limit=600)
             result["to_running_s"] = round(time.monotonic() - start, 2)
+            result["agent_requests_to_running"] = dict(agent.reconciler.client.sent)
             latencies = sorted(
                 (provider.create_at[uid] - t) * 1000
                 for uid, t in created.items()
@@ -201,22 +222,15 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
                 "DELETE", PODS.path(namespace=ns), params={"labelSelector": "bench=lifecycle"}
             )
 
-            async def all_gone() -> bool:
-                _, total = await count_phase(client, ns, "Running")
-                return total == 0
-
-            await until(all_gone, timeout=600)
+            await until(lambda: not watch.phases, watch, limit=600)
             result["delete_s"] = round(time.monotonic() - start, 2)
             result["live_instances_after_delete"] = len(fake.live_instances())
             if big:
                 more = [f"q{i:05d}" for i in range(big)]
                 await create_pods(client, ns, config.node_name, more)
 
-                async def big_running() -> bool:
-                    running, _ = await count_phase(client, ns, "Running")
-                    return running == big
-
-                result["to_running_10000_s"] = round(await until(big_running, timeout=1800), 1)
+                waited = await until(lambda: watch.count("Running") == big, watch, limit=1800)
+                result["to_running_10000_s"] = round(waited, 1)
                 result["rss_mb_at_10000"] = round(rss_mb(), 1)
                 await client.request(
                     "DELETE", PODS.path(namespace=ns), params={"labelSelector": "bench=lifecycle"}

@@ -39,7 +39,7 @@ from vk_trio.pods.status_sync import SyncStats, run_status_sync
 from vk_trio.providers.base import Provider
 from vk_trio.providers.registry import open_provider
 
-POD_WORKERS = 32
+POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
 _log = get_logger("vk_trio.daemon")
 
 

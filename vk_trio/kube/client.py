@@ -85,6 +85,7 @@ class KubeClient:
         self.server = access.server.rstrip("/")
         self.limiter = TokenBucket(qps=qps, burst=burst)
         self.max_retries = max_retries
+        self.sent: dict[str, int] = {}  # requests sent per method (retries included), for metrics
         self.backoff = backoff or Backoff(initial=0.2, maximum=10.0)
         self._tokens = access.token_source
         self._extensions: dict[str, Any] = {}
@@ -130,6 +131,7 @@ class KubeClient:
         while True:
             await (limiter or self.limiter).acquire()
             headers = await self._headers(content_type if body is not None else None)
+            self.sent[method] = self.sent.get(method, 0) + 1
             try:
                 response = await self._http.request(
                     method,

@@ -165,6 +165,7 @@ class KubeObjectSource:
         self._client = client
         self._services_ttl = services_ttl
         self._services: dict[str, tuple[float, list[Service]]] = {}
+        self._listing: dict[str, trio.Lock] = {}  # one LIST in flight per namespace
 
     async def get_secret(self, namespace: str, name: str) -> Secret | None:
         try:
@@ -179,13 +180,14 @@ class KubeObjectSource:
             return None
 
     async def list_services(self, namespace: str) -> list[Service]:
-        now = trio.current_time()
-        cached = self._services.get(namespace)
-        if cached is not None and now - cached[0] < self._services_ttl:
-            return cached[1]
-        services = (await self._client.list(SERVICES, namespace=namespace)).items
-        self._services[namespace] = (now, services)
-        return services
+        async with self._listing.setdefault(namespace, trio.Lock()):
+            now = trio.current_time()
+            cached = self._services.get(namespace)
+            if cached is not None and now - cached[0] < self._services_ttl:
+                return cached[1]
+            services = (await self._client.list(SERVICES, namespace=namespace)).items
+            self._services[namespace] = (now, services)
+            return services
 
 
 class MemoizedSource:
