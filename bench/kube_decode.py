@@ -7,7 +7,7 @@ managedFields, env, probes, tolerations, volumes and full container statuses).
 TARGET: decoding into ``PodList`` is >= 3x faster than ``json.loads`` and retains <= 1/2 of its
 memory. Both are compared as ratios within one run (machines here are noisy).
 
-Run: ``python -m bench.kube_decode [--pods 1000] [--rounds 15] [--out bench/results/kube_decode.json]``
+Run: ``python -m bench.kube_decode [--pods 1000] [--rounds 15] [--out FILE.json]``
 """
 
 from __future__ import annotations
@@ -76,13 +76,13 @@ def realistic_pod(i: int) -> dict[str, Any]:
                         "f:metadata": {
                             "f:generateName": {},
                             "f:labels": {f"f:{k}": {} for k in ("job-name", "team")},
-                            "f:ownerReferences": {"k:{\"uid\":\"bb\"}": {}},
+                            "f:ownerReferences": {'k:{"uid":"bb"}': {}},
                         },
                         "f:spec": {
                             "f:containers": {
-                                "k:{\"name\":\"trainer\"}": {
+                                'k:{"name":"trainer"}': {
                                     ".": {},
-                                    "f:env": {f"k:{{\"name\":\"E{j}\"}}": {} for j in range(6)},
+                                    "f:env": {f'k:{{"name":"E{j}"}}': {} for j in range(6)},
                                     "f:image": {},
                                     "f:resources": {"f:limits": {"f:nvidia.com/gpu": {}}},
                                 }
@@ -167,8 +167,12 @@ def realistic_pod(i: int) -> dict[str, Any]:
                     "projected": {
                         "sources": [
                             {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                            {"configMap": {"name": "kube-root-ca.crt", "items": [
-                                {"key": "ca.crt", "path": "ca.crt"}]}},
+                            {
+                                "configMap": {
+                                    "name": "kube-root-ca.crt",
+                                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                                }
+                            },
                         ],
                         "defaultMode": 420,
                     },

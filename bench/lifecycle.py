@@ -188,7 +188,7 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
 
             agent = await nursery.start(
                 lambda task_status: run_agent(config, provider=provider, task_status=task_status)
-            )  # type: ignore[arg-type]
+            )
             watch = PhaseWatch()
             await nursery.start(
                 lambda task_status: watch_resource(

@@ -79,16 +79,16 @@ async def running_agent(config: Config, cp: ControlPlane) -> AsyncIterator[Agent
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30, what: str = "condition"
+    probe: Callable[[], Awaitable[T | None]], *, within: float = 30, what: str = "condition"
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    with trio.move_on_after(timeout):
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``within`` s."""
+    with trio.move_on_after(within):
         while True:
             result = await probe()
             if result:
                 return result
             await trio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {within}s waiting for {what}")
 
 
 def gpu_pod(

@@ -54,7 +54,7 @@ def job_manifest(
         "spec": {
             "backoffLimit": backoff_limit,
             "template": {
-                "metadata": {"annotations": template["metadata"]["annotations"]},  # type: ignore[index]
+                "metadata": {"annotations": template["metadata"]["annotations"]},
                 "spec": spec,
             },
         },
@@ -140,7 +140,7 @@ async def test_a_job_scheduled_onto_the_node_completes(
             job: Job = await client.get(JOBS, "gpu-workload", namespace=namespace)
             return any(c.type == "Complete" and c.status == "True" for c in job.status.conditions)
 
-        await eventually(complete, timeout=60, what="Job Complete")
+        await eventually(complete, within=60, what="Job Complete")
         pods: ObjectList[Pod] = await client.list(
             PODS, namespace=namespace, label_selector="job-name=gpu-workload"
         )
@@ -162,7 +162,7 @@ async def test_a_job_whose_pods_exit_1_fails_after_backoff_limit_plus_one_pods(
             job: Job = await client.get(JOBS, "flaky", namespace=namespace)
             return any(c.type == "Failed" and c.status == "True" for c in job.status.conditions)
 
-        await eventually(failed, timeout=120, what="Job Failed")
+        await eventually(failed, within=120, what="Job Failed")
         pods: ObjectList[Pod] = await client.list(
             PODS, namespace=namespace, label_selector="job-name=flaky"
         )
@@ -195,7 +195,7 @@ async def test_deleting_a_running_pod_removes_its_instance_and_the_pod(
                 return True
             return False
 
-        await eventually(gone, timeout=15, what="pod gone")
+        await eventually(gone, within=15, what="pod gone")
         assert trio.current_time() - start < 10
         assert not fake_cloud(config).live_instances()
 
@@ -232,7 +232,7 @@ async def test_a_missing_secret_waits_with_a_reason_and_an_event_then_runs_when_
             pod: Pod = await client.get(PODS, "needs-secret", namespace=namespace)
             return pod.status.phase == "Running"
 
-        await eventually(running, timeout=60, what="pod Running once the Secret exists")
+        await eventually(running, within=60, what="pod Running once the Secret exists")
 
 
 async def test_a_deleted_node_is_registered_again_and_its_lease_follows(
@@ -260,4 +260,4 @@ async def test_a_deleted_node_is_registered_again_and_its_lease_follows(
             refs = lease.metadata.owner_references
             return bool(refs) and refs[0].uid == node.metadata.uid
 
-        await eventually(lease_owned_by_new_node, timeout=10, what="lease re-owned")
+        await eventually(lease_owned_by_new_node, within=10, what="lease re-owned")

@@ -39,12 +39,12 @@ async def phase_of(client: KubeClient, ns: str, name: str) -> str:
 
 
 async def wait_phase(
-    client: KubeClient, ns: str, name: str, phase: str, timeout: float = 60
+    client: KubeClient, ns: str, name: str, phase: str, within: float = 60
 ) -> None:
     async def probe() -> bool:
         return await phase_of(client, ns, name) == phase
 
-    await eventually(probe, timeout=timeout, what=f"{name} {phase}")
+    await eventually(probe, within=within, what=f"{name} {phase}")
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ async def test_kill9_while_running_then_restart_adopts_the_running_instance(
             assert await phase_of(client, namespace, "steady") == "Running"
             assert len(cloud.ledger()) == 1 and len(cloud.live_instances()) == 1
             await client.delete(PODS, "steady", namespace=namespace)
-            await wait_phase(client, namespace, "steady", "Gone", timeout=30)
+            await wait_phase(client, namespace, "steady", "Gone", within=30)
             assert not cloud.live_instances()
         finally:
             await agent_process.stop()
@@ -130,7 +130,7 @@ async def test_a_pod_deleted_while_the_agent_is_down_is_finished_at_the_next_sta
             assert await phase_of(client, namespace, "deleted-meanwhile") == "Running"
             assert len(cloud.live_instances()) == 1
             await agent_process.start()
-            await wait_phase(client, namespace, "deleted-meanwhile", "Gone", timeout=30)
+            await wait_phase(client, namespace, "deleted-meanwhile", "Gone", within=30)
             assert not cloud.live_instances()
         finally:
             await agent_process.stop()
@@ -163,7 +163,7 @@ async def test_a_pod_force_deleted_while_the_agent_is_down_loses_its_instance_at
                 await trio.lowlevel.checkpoint()
                 return not cloud.live_instances()
 
-            await eventually(orphan_gone, timeout=30, what="orphan instance deleted")
+            await eventually(orphan_gone, within=30, what="orphan instance deleted")
             assert len(cloud.ledger()) == 1
         finally:
             await agent_process.stop()
@@ -190,7 +190,7 @@ async def test_sigterm_stops_the_agent_without_deleting_instances(
             assert len(cloud.live_instances()) == 1, "shutdown must never delete an instance"
             await agent_process.start()
             await client.delete(PODS, "survivor", namespace=namespace)
-            await wait_phase(client, namespace, "survivor", "Gone", timeout=30)
+            await wait_phase(client, namespace, "survivor", "Gone", within=30)
             assert not cloud.live_instances()
         finally:
             await agent_process.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,10 +16,10 @@ from vk_trio.providers.base import Instance, InstanceState
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def instance(state: InstanceState, exit_code: int | None = None, **kw: object) -> Instance:
+def instance(state: InstanceState, exit_code: int | None = None, **kw: Any) -> Instance:
     return Instance(
         instance_id="i-1", node_name="n", pod_uid="u", state=state, exit_code=exit_code, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 @given(streak=st.integers(min_value=1, max_value=1000))

@@ -80,7 +80,7 @@ async def test_on_failure_restarts_with_crashloop_backoff_and_a_growing_restart_
             statuses = current.status.container_statuses
             return bool(statuses) and statuses[0].restart_count >= 2
 
-        await eventually(restarted_twice, timeout=40, what="second restart after 10 s backoff")
+        await eventually(restarted_twice, within=40, what="second restart after 10 s backoff")
         assert "BackOff" in await reasons(client, namespace, "crashy")
         assert len(fake_cloud(config).live_instances()) <= 1
 
@@ -98,7 +98,7 @@ async def test_active_deadline_fails_the_pod_and_stops_the_instance(
             current = await get_pod(client, namespace, "deadline")
             return current if current.status.phase == "Failed" else None
 
-        done = await eventually(failed, timeout=20, what="DeadlineExceeded")
+        done = await eventually(failed, within=20, what="DeadlineExceeded")
         assert done.status.reason == "DeadlineExceeded"
         cloud = fake_cloud(config)
 
