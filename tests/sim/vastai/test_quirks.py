@@ -173,3 +173,15 @@ async def test_scripted_faults_answer_the_next_calls(
     assert (await http.get("/api/v1/instances/")).status_code == 503
     assert (await http.get("/api/v1/instances/")).status_code == 503
     assert (await http.get("/api/v1/instances/")).status_code == 200
+
+
+async def test_a_lost_answer_leaves_what_the_call_did(
+    sim: VastSim, http: httpx2.AsyncClient
+) -> None:
+    sim.fail_next("createInstance", status=504, text="gateway timeout", after=True)
+    offer = sim.marketplace.all()[0]
+    response = await http.put(
+        f"/api/v0/asks/{offer.id}/", json={"image": "x", "cancel_unavail": True}
+    )
+    assert response.status_code == 504
+    assert len(sim.instances()) == 1

@@ -65,6 +65,7 @@ class _Fault:
     status: int
     body: Any = None
     text: str | None = None
+    after: bool = False
 
 
 @dataclass(kw_only=True)
@@ -157,11 +158,13 @@ class VastSim:
         body: Any = None,
         text: str | None = None,
         times: int = 1,
+        after: bool = False,
     ) -> None:
         """The next ``times`` authenticated calls of ``operation`` (an operationId, or ``"*"`` for
-        any) answer this instead, before rate limits and validation."""
+        any) answer this instead, before rate limits and validation. With ``after``, the call is
+        carried out first and only its answer is lost (a gateway timeout after the fact)."""
         self._faults.setdefault(operation, []).extend(
-            _Fault(status=status, body=body, text=text) for _ in range(times)
+            _Fault(status=status, body=body, text=text, after=after) for _ in range(times)
         )
 
     def error_with_contract_next(self, times: int = 1) -> None:
@@ -169,9 +172,9 @@ class VastSim:
         ``new_contract`` (dstack met this with low bids)."""
         self._contract_errors += times
 
-    def take_fault(self, operation: str) -> Response | None:
+    def take_fault(self, operation: str, *, after: bool = False) -> Response | None:
         queue = self._faults.get(operation) or self._faults.get("*")
-        if not queue:
+        if not queue or queue[0].after != after:
             return None
         fault = queue.pop(0)
         if fault.text is not None:

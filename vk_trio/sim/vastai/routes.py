@@ -69,6 +69,9 @@ class Api:
         async def endpoint(request: Request) -> Response:
             fault = self._fault(op_id, request)
             response = fault or await self._gates(op_id, request, handler)
+            if fault is None and response.status < 400:
+                fault = self._fault(op_id, request, after=True)
+                response = fault or response
             self._record(op_id, request, response, scripted=fault is not None)
             if fault is not None:
                 return response  # what the test asked for, whatever the document says
@@ -106,12 +109,12 @@ class Api:
             return Response.json({"success": False, "error": error, "msg": msg}, status=400)
         return await handler(request, caller)
 
-    def _fault(self, op_id: str, request: Request) -> Response | None:
+    def _fault(self, op_id: str, request: Request, *, after: bool = False) -> Response | None:
         """A scripted answer for an authenticated call (``VastSim.fail_next``)."""
         key = _key(request)
         if key is None or key not in self.sim.api_keys:
             return None
-        return self.sim.take_fault(op_id)
+        return self.sim.take_fault(op_id, after=after)
 
     def _record(
         self, op_id: str, request: Request, response: Response, *, scripted: bool = False
