@@ -59,12 +59,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from vk_trio.daemon import run_until_signalled
     from vk_trio.logs import setup_logging
+    from vk_trio.providers.registry import check
+
+    check(config)  # e.g. a custom RunPod URL without a key: exit 2 before anything starts
 
     setup_logging(config.log_level, config.log_format)
     return trio.run(run_until_signalled, config)
 
 
+def _cmd_offers(args: argparse.Namespace) -> int:
+    from vk_trio.offers import main as offers
+
+    return offers(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from vk_trio.demo import main as demo
+
+    return demo(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from vk_trio import demo, offers  # their flags only: both import nothing heavy at the top
+
     parser = argparse.ArgumentParser(
         prog="vk-trio",
         description=(
@@ -79,7 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the node agent (registers the node, runs its pods)")
     _add_config_flags(run)
     run.set_defaults(func=_cmd_run)
+    offers_cmd = sub.add_parser(
+        "offers", help="list the GPU offers a pod could rent, cheapest first"
+    )
+    offers.add_arguments(offers_cmd)
+    offers_cmd.set_defaults(func=_cmd_offers)
+    demo_cmd = sub.add_parser(
+        "demo", help="run seed 000's GPU Job end to end on a simulated RunPod"
+    )
+    demo.add_arguments(demo_cmd)
+    demo_cmd.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = func(args)
     except ConfigError as exc:
         print(f"vk-trio: {exc}", file=sys.stderr)
+        return 2
+    except BaseExceptionGroup as group:  # raised from inside a nursery
+        config_errors = group.subgroup(lambda exc: isinstance(exc, ConfigError))
+        if config_errors is None:
+            raise
+        print(f"vk-trio: {_first_leaf(config_errors)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

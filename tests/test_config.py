@@ -1,0 +1,81 @@
+"""Configuration: defaults < TOML < env < flags, and clear errors for bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vk_trio.config import Config, load_config
+from vk_trio.errors import ConfigError
+
+
+def test_defaults_match_the_seeds() -> None:
+    config = load_config(env={})
+    assert config.node_name == "virtual-gpu"
+    assert config.namespace == "kube-system"
+    assert config.health_server_address == ":8080"
+    assert config.taint_parts() == ("virtual-kubelet.io/provider", "fake", "NoSchedule")
+
+
+def test_flags_beat_env_beat_the_config_file(tmp_path: Path) -> None:
+    file = tmp_path / "vk.toml"
+    file.write_text('node_name = "from-file"\nreconcile_interval = 11\ngpus = 3\n')
+    env = {"KUBELET_NODE_NAME": "from-env", "RECONCILIATION_INTERVAL": "22"}
+    config = load_config(flags={"node_name": "from-flag"}, env=env, config_file=str(file))
+    assert config.node_name == "from-flag"
+    assert config.reconcile_interval == 22
+    assert config.gpus == 3
+
+
+def test_the_seed_env_names_work() -> None:
+    env = {
+        "NODE_NAME": "vast-node",
+        "RECONCILIATION_INTERVAL": "5",
+        "MAX_GPU_PRICE": "0.3",
+        "DATACENTER_IDS": "US-CA-2, EU-RO-1",
+    }
+    config = load_config(env=env)
+    assert config.node_name == "vast-node"
+    assert config.max_gpu_price == 0.3
+    assert config.datacenter_ids == ("US-CA-2", "EU-RO-1")
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        ({"provider": "aws"}, "--provider"),
+        ({"reconcile_interval": "soon"}, "--reconcile-interval"),
+        ({"reconcile_interval": "-1"}, "--reconcile-interval"),
+        ({"node_name": "Not_A_Node"}, "--nodename"),
+        ({"log_format": "xml"}, "--log-format"),
+        ({"health_server_address": "8080"}, "--health-server-address"),
+        ({"taint": "key=value:Sometimes"}, "--taint"),
+        ({"max_gpu_price": "0"}, "--max-gpu-price"),
+    ],
+)
+def test_a_bad_value_is_a_config_error_naming_the_flag(flags: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_config(flags=flags, env={})
+
+
+def test_an_unknown_key_in_the_config_file_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "vk.toml"
+    file.write_text('nodename = "typo"\n')
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_config(config_file=str(file), env={})
+
+
+def test_a_disabled_taint_registers_none() -> None:
+    assert load_config(flags={"disable_taint": "true"}, env={}).taint_parts() is None
+
+
+@given(st.text(max_size=30))
+def test_any_interval_text_either_parses_or_is_a_config_error(text: str) -> None:
+    try:
+        config = load_config(flags={"reconcile_interval": text}, env={})
+    except ConfigError:
+        return
+    assert isinstance(config, Config) and config.reconcile_interval > 0
