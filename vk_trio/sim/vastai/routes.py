@@ -22,14 +22,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from vk_trio.httpserver import Request, Response, Router
-from vk_trio.sim.vastai import filters
+from vk_trio.sim.vastai import bodies, filters
 from vk_trio.sim.vastai.app import Exchange, LogResult, VastSim
 from vk_trio.sim.vastai.validation import OPERATIONS
 
-MAX_LABEL_ON_CREATE = 256
-MAX_COMMAND_CHARS = 4096  # onstart + args + args_str
-MAX_ENV_ENTRY = 256
-MAX_ENV_TOTAL = 32768
 LIST_PAGE_MAX = 25
 _AUTH_ERROR = {"success": False, "error": "auth_error", "msg": "Invalid user key"}
 
@@ -155,7 +151,7 @@ class Api:
         sim = self.sim
         ask_id = int(request.params["id"])
         body: dict[str, Any] = request.json()
-        problem = _create_problem(body)
+        problem = bodies.create_problem(body)
         if problem:
             return _invalid(problem, ask_id)
         bid = body.get("price") is not None
@@ -167,7 +163,7 @@ class Api:
             msg = f"error 404/3603: no_such_ask Instance type by id {ask_id} is not available."
             body404 = {"success": False, "error": "invalid_args", "msg": msg, "ask_id": ask_id}
             return Response.json(body404, status=404)
-        fields = _instance_fields(body, bid=bid)
+        fields = bodies.instance_fields(body, bid=bid)
         if sim.take_contract_error():
             instance = sim.rent(offer, owner=caller, stopped=True, **fields)
             msg = "error 400/3471: bid price too low; the instance was created stopped"
@@ -338,52 +334,6 @@ def _unrouted(response: Response) -> bool:
 def _invalid(msg: str, ask_id: int) -> Response:
     body = {"success": False, "error": "invalid_args", "msg": f"error 400/3467: {msg}"}
     return Response.json({**body, "ask_id": ask_id}, status=400)
-
-
-def _create_problem(body: dict[str, Any]) -> str:
-    label = body.get("label")
-    if isinstance(label, str) and len(label) > MAX_LABEL_ON_CREATE:
-        return f"label longer than {MAX_LABEL_ON_CREATE}"
-    command = len(body.get("onstart") or "") + len(body.get("args_str") or "")
-    command += sum(len(a) for a in body.get("args") or [])
-    if command > MAX_COMMAND_CHARS:
-        return f"onstart + args longer than {MAX_COMMAND_CHARS} characters"
-    env = body.get("env") or {}
-    if isinstance(env, dict):
-        sizes = [len(k) + 1 + len(v) for k, v in env.items()]
-        if any(size > MAX_ENV_ENTRY for size in sizes) or sum(sizes) > MAX_ENV_TOTAL:
-            return f"env entries are limited to {MAX_ENV_ENTRY} and {MAX_ENV_TOTAL} in total"
-    return ""
-
-
-def _instance_fields(body: dict[str, Any], *, bid: bool) -> dict[str, Any]:
-    env = body.get("env") or {}
-    if isinstance(env, str):
-        env = _env_from_flags(env)
-    args = list(body.get("args") or [])
-    runtype = body.get("runtype") or ("args" if args or body.get("args_str") else "ssh")
-    return {
-        "image": body["image"],
-        "label": body.get("label"),
-        "runtype": runtype,
-        "onstart": body.get("onstart"),
-        "args": args,
-        "env": dict(env),
-        "disk": float(body.get("disk") or 8.0),
-        "bid": bid,
-    }
-
-
-def _env_from_flags(text: str) -> dict[str, str]:
-    """The docker-flag string form: ``-e K=V -p 8000:8000``."""
-    env: dict[str, str] = {}
-    for flag, value in re.findall(r"(-[ep])\s+(\S+)", text):
-        if flag == "-e" and "=" in value:
-            key, val = value.split("=", 1)
-            env[key] = val
-        elif flag == "-p":
-            env[f"-p {value}"] = "1"
-    return env
 
 
 def _grep(pattern: str, line: str) -> bool:
