@@ -274,3 +274,20 @@ def test_whole_resource_amounts_map_exactly(gpus: int, millis: int, mebibytes: i
     assert need.gpu_count == gpus
     assert need.cpu_millis == millis
     assert need.memory_mb * 10**6 >= mebibytes * 2**20 > (need.memory_mb - 1) * 10**6
+
+
+def test_daemonset_pods_are_refused_with_the_owner_named() -> None:
+    from vk_trio.kube.models import ObjectMeta, OwnerReference
+    from vk_trio.providers.base import InvalidSpec
+
+    pod = Pod(
+        metadata=ObjectMeta(
+            name="fluentd-x",
+            owner_references=[
+                OwnerReference(api_version="apps/v1", kind="DaemonSet", name="fluentd", uid="u")
+            ],
+        ),
+        spec=PodSpec(containers=[Container(name="c", image="fluentd")]),
+    )
+    with pytest.raises(InvalidSpec, match="DaemonSet fluentd"):
+        check_pod(pod)

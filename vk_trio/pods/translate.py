@@ -61,6 +61,12 @@ def check_pod(pod: Pod) -> None:
     that the pod's Failed reason tells the user what to change.
     """
     spec = pod.spec
+    daemonset = next((o for o in pod.metadata.owner_references if o.kind == "DaemonSet"), None)
+    if daemonset is not None:  # a DaemonSet that tolerates every taint (admiralty#114)
+        raise InvalidSpec(
+            f"metadata.ownerReferences (DaemonSet {daemonset.name}): DaemonSet pods are node "
+            "agents for real machines; a virtual GPU node does not rent instances for them"
+        )
     if not spec.containers:
         raise InvalidSpec("spec.containers: the pod has no container to run")
     if len(spec.containers) > 1:
@@ -76,8 +82,7 @@ def check_pod(pod: Pod) -> None:
             f"spec.initContainers[0] ({first.name}): {kind} are not supported; a cloud instance "
             "runs only the pod's one container"
         )
-    ephemeral: list[Any] = getattr(spec, "ephemeral_containers", None) or []
-    if ephemeral:
+    if spec.ephemeral_containers:
         raise InvalidSpec(
             "spec.ephemeralContainers: ephemeral (debug) containers are not supported on a "
             "cloud instance"
