@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx2
 import pytest
 import trio
 
@@ -94,6 +95,11 @@ async def test_the_node_registers_ready_with_its_labels_taint_capacity_and_lease
         shown = controlplane.kubectl("get", "node", config.node_name, "-o", "json")
         assert json.loads(shown.stdout)["metadata"]["name"] == config.node_name
         assert agent.health_port
+        async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{agent.health_port}") as http:
+            assert (await http.get("/healthz")).status_code == 200
+            ready = await http.get("/readyz", params={"verbose": "1"})
+            assert ready.status_code == 200, ready.text
+            assert "[+]lease ok" in ready.text and "[+]pod-cache ok" in ready.text
 
 
 async def test_a_pod_runs_and_ends_with_its_real_exit_code_and_nothing_left_billed(
