@@ -1,0 +1,162 @@
+"""The shipped .pyz: reproducible, complete, and a working node agent on its own.
+
+Everything here runs ``vk-trio.pyz`` as a separate process with a PEX_ROOT of its own, the way
+a host runs it, against the real control plane; nothing imports the source tree's agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import socket
+import subprocess
+import zipfile
+from pathlib import Path
+
+import httpx2
+import pytest
+import trio
+
+import build_zipapp
+from tests.agent_harness import admin_client, delete_node, eventually, gpu_pod, unique_node
+from tests.controlplane.launcher import ControlPlane
+from vk_trio import __version__
+from vk_trio.errors import NotFound
+from vk_trio.kube.models import Node, Pod
+from vk_trio.kube.resources import NODES, PODS
+
+FAST = {"fake.vk-trio.io/boot-seconds": "0.5", "fake.vk-trio.io/start-seconds": "0.5"}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_the_lock_matches_pyproject_and_the_constraints() -> None:
+    assert build_zipapp.lock_problems() == []
+
+
+def test_rebuilding_the_same_tree_gives_the_same_bytes(pyz: Path, tmp_path: Path) -> None:
+    again = build_zipapp.build(tmp_path / "vk-trio.pyz")
+    assert sha256(again) == sha256(pyz)
+
+
+def test_the_pyz_carries_msgspec_for_every_target_platform(pyz: Path) -> None:
+    with zipfile.ZipFile(pyz) as archive:
+        info = json.loads(archive.read("PEX-INFO"))
+        names = archive.namelist()
+    wheels = [name for name in info["distributions"] if name.startswith("msgspec-")]
+    for version in build_zipapp.PYTHON_VERSIONS:
+        for arch in build_zipapp.ARCHITECTURES:
+            assert any(f"-cp{version}-cp{version}-" in w and arch in w for w in wheels), (
+                version,
+                arch,
+            )
+    assert info["venv"] is True
+    assert "__main__.py" in names
+    # only the package's sources, nothing else of the work tree
+    sources = {n for n in names if n.endswith(".py") and not n.startswith((".", "__pex__"))}
+    assert sources and all(n.startswith("vk_trio/") or n == "__main__.py" for n in sources)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+def test_version_and_help_run_from_the_pyz(pyz: Path, pyz_env: dict[str, str]) -> None:
+    version = subprocess.run(
+        [str(pyz), "version"], env=pyz_env, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert version.stdout.startswith(f"vk-trio {__version__} ")
+    helped = subprocess.run(
+        [str(pyz), "--help"], env=pyz_env, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "usage: vk-trio" in helped.stdout and "run" in helped.stdout
+    bad = subprocess.run(
+        [str(pyz), "run", "--nodename", "Not_Valid"],
+        env=pyz_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "--nodename" in bad.stderr
+
+
+@pytest.mark.controlplane
+async def test_the_pyz_runs_the_agent_a_pod_runs_and_sigterm_exits_0(
+    pyz: Path,
+    pyz_env: dict[str, str],
+    controlplane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    node = unique_node("pyz")
+    port = free_port()
+    argv = [
+        str(pyz),
+        "run",
+        "--provider",
+        "fake",
+        "--fake-state-file",
+        str(tmp_path / "fake-cloud.json"),
+        "--kubeconfig",
+        str(controlplane.kubeconfig),
+        "--nodename",
+        node,
+        "--health-server-address",
+        f"127.0.0.1:{port}",
+        "--node-ip",
+        "127.0.0.1",
+        "--fast-interval",
+        "0.5",
+    ]
+    log_path = tmp_path / "agent.log"
+    with log_path.open("wb") as log:
+        process = await trio.lowlevel.open_process(
+            argv, env=pyz_env, stdout=log, stderr=log, cwd=str(tmp_path)
+        )
+    try:
+        async with admin_client(controlplane) as client:
+            try:
+
+                async def ready() -> bool:
+                    assert process.poll() is None, log_path.read_text()
+                    try:
+                        current: Node = await client.get(NODES, node)
+                    except NotFound:
+                        return False
+                    return any(
+                        c.type == "Ready" and c.status == "True" for c in current.status.conditions
+                    )
+
+                await eventually(ready, within=60, what="node Ready")
+                async with httpx2.AsyncClient() as http:
+                    readyz = await http.get(f"http://127.0.0.1:{port}/readyz")
+                assert readyz.status_code == 200, readyz.text
+
+                pod = gpu_pod("from-pyz", node, annotations=FAST)
+                await client.create(PODS, pod, namespace=namespace)
+
+                async def running() -> bool:
+                    current: Pod = await client.get(PODS, "from-pyz", namespace=namespace)
+                    return current.status.phase == "Running"
+
+                await eventually(running, within=60, what="pod Running")
+
+                process.send_signal(signal.SIGTERM)
+                with trio.fail_after(40):
+                    code = await process.wait()
+                assert code == 0, log_path.read_text()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await delete_node(client, node)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            with trio.CancelScope(shield=True):
+                await process.wait()
