@@ -139,7 +139,6 @@ class Container(K):
     env_from: list[EnvFromSource] = _list()
     ports: list[ContainerPort] = _list()
     resources: ResourceRequirements = msgspec.field(default_factory=ResourceRequirements)
-    image_pull_policy: str = ""
     restart_policy: str | None = None  # sidecar init containers ("Always")
 
 
@@ -160,21 +159,19 @@ class PodReadinessGate(K):
 
 
 class PodSpec(K):
+    """The parts of a pod's spec vk-trio acts on (scheduling fields are the scheduler's)."""
+
     containers: list[Container] = _list()
     init_containers: list[Container] = _list()
     ephemeral_containers: list[Container] = _list()
     restart_policy: str = "Always"
     node_name: str = ""
-    node_selector: dict[str, str] = _dict()
-    tolerations: list[Toleration] = _list()
     active_deadline_seconds: int | None = None
     termination_grace_period_seconds: int | None = None
     image_pull_secrets: list[LocalObjectReference] = _list()
     service_account_name: str = ""
     enable_service_links: bool | None = None
     readiness_gates: list[PodReadinessGate] = _list()
-    scheduler_name: str = ""
-    priority: int | None = None
     volumes: list[msgspec.Raw] = _list()
 
 
