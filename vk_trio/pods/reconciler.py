@@ -183,9 +183,12 @@ class Reconciler:
         if remaining is not None:
             self.queue.add_after(uid, remaining + 0.1)
         instances = self.view.for_pod(uid)
-        for stale in [i for i in instances if i.attempt < record.attempt]:
-            await self._delete_instances([stale])  # leftovers of a restart
-        current = next((i for i in reversed(instances) if i.attempt >= record.attempt), None)
+        current = _choose_current(instances, record)
+        # leftovers of a restart, and duplicates of this attempt (a create whose answer was
+        # lost and that a marketplace then carried out twice): one instance per pod, ever
+        extra = [i for i in instances if current is None or i.instance_id != current.instance_id]
+        if extra:
+            await self._delete_instances(extra)
         if current is None:
             await self._no_instance(pod, record, now)
             return
@@ -284,3 +287,23 @@ class Reconciler:
                 subresource="status",
             )
             self.cache.update(updated)
+
+
+def _choose_current(instances: list[Instance], record: PodRecord) -> Instance | None:
+    """The instance of the newest attempt; among duplicates, the one we already hold, else
+    the most advanced (running over booting), then the first listed."""
+    newest = [i for i in instances if i.attempt >= record.attempt]
+    if not newest:
+        return None
+    top = max(i.attempt for i in newest)
+    candidates = [
+        i for i in newest if i.attempt == top and i.state is not InstanceState.TERMINATING
+    ]
+    if not candidates:
+        return None
+    held = record.instance.instance_id if record.instance is not None else None
+    for inst in candidates:
+        if inst.instance_id == held:
+            return inst
+    rank = {InstanceState.RUNNING: 0, InstanceState.STARTING: 1, InstanceState.PROVISIONING: 2}
+    return min(candidates, key=lambda i: rank.get(i.state, 3))
