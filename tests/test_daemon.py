@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx2
 import pytest
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.agent_harness import (
     admin_client,
@@ -100,6 +101,13 @@ async def test_the_node_registers_ready_with_its_labels_taint_capacity_and_lease
             ready = await http.get("/readyz", params={"verbose": "1"})
             assert ready.status_code == 200, ready.text
             assert "[+]lease ok" in ready.text and "[+]pod-cache ok" in ready.text
+            scraped = (await http.get("/metrics")).text
+        families = {f.name: f for f in text_string_to_metric_families(scraped)}
+        assert families["vk_trio_lease_renewals"].samples[0].value >= 1
+        assert any(
+            s.labels["method"] == "list" for s in families["vk_trio_cloud_api_calls"].samples
+        )
+        assert "vk_trio_provisioning_seconds" in families
 
 
 async def test_a_pod_runs_and_ends_with_its_real_exit_code_and_nothing_left_billed(

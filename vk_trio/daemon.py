@@ -13,6 +13,7 @@ deletes a cloud instance: workloads survive an upgrade, and the next start adopt
 from __future__ import annotations
 
 import signal
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from vk_trio.kube.watch import WatchStats, watch_resource
 from vk_trio.logs import get_logger
 from vk_trio.node.heartbeat import RENEW_INTERVAL, LeaseStats, run_lease, run_status_heartbeat
 from vk_trio.node.registration import NodeRegistrar, NodeState
+from vk_trio.observability import agent_families
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.env import KubeObjectSource
 from vk_trio.pods.instances import InstanceView
@@ -37,6 +39,7 @@ from vk_trio.pods.queue import WorkQueue
 from vk_trio.pods.reconciler import Poke, Reconciler
 from vk_trio.pods.status_sync import SyncStats, run_status_sync
 from vk_trio.providers.base import Provider
+from vk_trio.providers.instrumented import InstrumentedProvider
 from vk_trio.providers.registry import open_provider
 
 POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
@@ -56,6 +59,12 @@ class Agent:
     cache: PodCache | None = None
     reconciler: Reconciler | None = None
     health_port: int | None = None
+    provider_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    kube_requests: dict[str, int] = field(default_factory=dict)
+    events: EventRecorder | None = None
+
+    def events_dropped(self) -> int:
+        return self.events.dropped if self.events is not None else 0
 
     def readiness(self) -> dict[str, Callable[[], tuple[bool, str]]]:
         def synced() -> tuple[bool, str]:
@@ -89,11 +98,11 @@ async def run_agent(
         KubeClient(credentials, qps=config.kube_qps, burst=config.kube_burst) as client,
         trio.open_nursery() as nursery,
     ):
+        agent.kube_requests = client.sent
         host, port = parse_address(config.health_server_address)
+        router = health_router(agent.readiness(), metrics=lambda: agent_families(agent))
         agent.health_port = await nursery.start(
-            lambda task_status: serve(
-                health_router(agent.readiness()), host=host, port=port, task_status=task_status
-            )
+            lambda task_status: serve(router, host=host, port=port, task_status=task_status)
         )
         registrar = NodeRegistrar(client, config, agent.node)
         await nursery.start(registrar.keep_registered)
@@ -103,10 +112,12 @@ async def run_agent(
             )
         )
         async with open_provider(config, nursery, given=provider) as chosen:
+            counted = InstrumentedProvider(chosen)
+            agent.provider_calls = counted.calls
             await _run_pods(
                 agent,
                 client=client,
-                provider=chosen,
+                provider=counted,
                 registrar=registrar,
                 nursery=nursery,
                 task_status=task_status,
@@ -126,7 +137,7 @@ async def _run_pods(
     config = agent.config
     cache = agent.cache = PodCache(agent.queue.add)
     view = InstanceView()
-    events = EventRecorder(client, component="vk-trio", host=config.node_name)
+    events = agent.events = EventRecorder(client, component="vk-trio", host=config.node_name)
     await nursery.start(events.run)
     provisioner = Provisioner(
         client=client,

@@ -1,4 +1,4 @@
-"""/healthz and /readyz of the daemon (the seeds' liveness and readiness probes).
+"""/healthz, /readyz and /metrics of the daemon (the seeds' liveness and readiness probes).
 
 Ready means: the pod cache has synced, the Node is registered, and the node lease was renewed
 recently. Liveness only says the event loop answers. Both are plain text, as the kubelet's are.
@@ -7,15 +7,24 @@ Lives at the daemon layer because it reads the state of every component.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from vk_trio.httpserver import Request, Response, Router
+from vk_trio.metrics import CONTENT_TYPE, Family, render
 
 Check = Callable[[], tuple[bool, str]]
 
 
-def health_router(checks: dict[str, Check]) -> Router:
+def health_router(
+    checks: dict[str, Check], *, metrics: Callable[[], Iterable[Family]] | None = None
+) -> Router:
     router = Router()
+
+    if metrics is not None:
+
+        @router.route("GET", "/metrics")
+        async def metrics_page(_request: Request) -> Response:
+            return Response(headers={"content-type": CONTENT_TYPE}, body=render(metrics()).encode())
 
     @router.route("GET", "/healthz")
     async def healthz(_request: Request) -> Response:

@@ -25,6 +25,7 @@ from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import PODS
 from vk_trio.kube.timefmt import utcnow
 from vk_trio.logs import pod_logger
+from vk_trio.metrics import Histogram
 from vk_trio.pods import lifecycle
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.instances import InstanceView
@@ -36,6 +37,7 @@ from vk_trio.pods.status import pod_status, status_patch
 from vk_trio.providers.base import CloudError, Instance, InstanceState, Provider
 
 DELETE_POLL = 1.0  # while waiting for an instance to be gone
+PROVISIONING_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
 ALIVE = (InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.RUNNING)
 
 
@@ -73,6 +75,8 @@ class Reconciler:
         self.node_ip = node_ip
         self.poke = poke
         self.records: dict[str, PodRecord] = {}
+        # first-seen → first Running, per pod (the user's "how long until my GPU runs")
+        self.provisioning = Histogram(PROVISIONING_BUCKETS)
 
     def transitioning(self) -> bool:
         """Is any pod on its way somewhere (so the status loop should poll fast)?"""
@@ -203,6 +207,8 @@ class Reconciler:
             record.backoff_until = None
             if record.announced != f"started:{current.instance_id}":
                 record.announced = f"started:{current.instance_id}"
+                if record.attempt == 0 and record.seen_at is not None:
+                    self.provisioning.observe(trio.current_time() - record.seen_at)
                 await self.events.normal(
                     pod, "Started", f"Started container on {current.instance_id}"
                 )
@@ -267,6 +273,7 @@ class Reconciler:
         record = self.records.get(uid)
         if record is None:
             record = self.records[uid] = record_from_pod(pod, now=utcnow())
+            record.seen_at = trio.current_time()
         return record
 
     async def _write_status(self, pod: Pod, record: PodRecord, now: datetime) -> None:

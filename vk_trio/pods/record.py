@@ -53,3 +53,4 @@ class PodRecord:
     seen_listed: bool = False  # the current instance appeared in a provider list at least once
     announced: str = ""  # the last lifecycle Event recorded (Created/Started of an instance)
     killing: bool = False  # the Killing Event was recorded for this deletion
+    seen_at: float | None = None  # trio time this agent first saw the pod (provisioning latency)

@@ -1,0 +1,104 @@
+"""What /metrics shows: the node agent's state, read from its components at scrape time.
+
+Pods by phase, how long pods take to run (first seen → Running), provider calls by method and
+outcome (429s included as RateLimited), instances and the $/h they cost right now, node lease
+renewals and failures, pod watch restarts and relists, dropped Events. Every family is built
+from counters the components keep anyway, so there is no registry to keep in sync.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from vk_trio.metrics import Family
+from vk_trio.providers.base import InstanceState
+
+if TYPE_CHECKING:
+    from vk_trio.daemon import Agent
+
+
+def agent_families(agent: Agent) -> list[Family]:
+    node = {"node": agent.config.node_name}
+    families: list[Family] = []
+    phases: Counter[str] = Counter()
+    if agent.cache is not None:
+        for pod in agent.cache:
+            phases[pod.status.phase or "Pending"] += 1
+    pods = Family("vk_trio_pods", "gauge", "Pods bound to this node, by phase")
+    for phase in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
+        pods.add(phases.get(phase, 0), {**node, "phase": phase})
+    families.append(pods)
+    reconciler = agent.reconciler
+    if reconciler is not None:
+        families.append(
+            reconciler.provisioning.family(
+                "vk_trio_provisioning_seconds",
+                "Seconds from a pod first seen by the agent to its instance running",
+            )
+        )
+        live = [i for i in reconciler.view.all() if i.state is not InstanceState.TERMINATING]
+        instances = Family("vk_trio_instances", "gauge", "Cloud instances of this node, by state")
+        states = Counter(i.state.value for i in reconciler.view.all())
+        for state in InstanceState:
+            instances.add(states.get(state.value, 0), {**node, "state": state.value})
+        families.append(instances)
+        spend = sum(i.price_per_hour for i in live)
+        families.append(
+            Family(
+                "vk_trio_spend_dollars_per_hour", "gauge", "What the live instances cost now"
+            ).add(spend, node)
+        )
+    calls = Family(
+        "vk_trio_cloud_api_calls_total",
+        "counter",
+        "Provider calls by method and outcome (ok or the error reason)",
+    )
+    for (method, outcome), count in sorted(agent.provider_calls.items()):
+        calls.add(
+            count, {**node, "provider": agent.config.provider, "method": method, "outcome": outcome}
+        )
+    families.append(calls)
+    families.append(
+        Family(
+            "vk_trio_cloud_rate_limited_total",
+            "counter",
+            "Provider calls that ended rate limited (429)",
+        ).add(sum(c for (_, o), c in agent.provider_calls.items() if o == "RateLimited"), node)
+    )
+    families.append(
+        Family("vk_trio_lease_renewals_total", "counter", "Node lease renewals").add(
+            agent.lease.renewals, node
+        )
+    )
+    families.append(
+        Family("vk_trio_lease_renew_failures_total", "counter", "Failed node lease renewals").add(
+            agent.lease.failures, node
+        )
+    )
+    families.append(
+        Family("vk_trio_watch_restarts_total", "counter", "Pod watch reconnects").add(
+            agent.watch.restarts, node
+        )
+    )
+    families.append(
+        Family("vk_trio_watch_relists_total", "counter", "Pod relists after 410 Gone").add(
+            agent.watch.relists_after_gone, node
+        )
+    )
+    families.append(
+        Family("vk_trio_provider_list_failures_total", "counter", "Failed provider list calls").add(
+            agent.sync.failures, node
+        )
+    )
+    families.append(
+        Family("vk_trio_kube_requests_total", "counter", "Kubernetes API requests by method")
+    )
+    for method, count in sorted(agent.kube_requests.items()):
+        families[-1].add(count, {**node, "method": method})
+    families.append(
+        Family("vk_trio_events_dropped_total", "counter", "Events dropped under backpressure").add(
+            agent.events_dropped(), node
+        )
+    )
+    return families
