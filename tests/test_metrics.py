@@ -1,4 +1,4 @@
-"""The exposition writer speaks the Prometheus text format (checked by prometheus-client's parser)."""
+"""The exposition writer speaks the Prometheus text format (prometheus-client parses it back)."""
 
 from __future__ import annotations
 
