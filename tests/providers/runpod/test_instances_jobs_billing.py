@@ -214,3 +214,21 @@ async def test_disk_template_and_cuda_annotations_reach_the_create_body(
     assert (body["templateId"], body["disk"], body["ports"]) == ("tpl", 77, ["8080/tcp"])
     assert body["gpu"]["allowedCudaVersions"] == ["12.8"]
     assert body["env"]["VK_TRIO_NODE"] == NODE
+
+
+async def test_list_reads_a_chatty_jobs_log_backlog_without_waiting_for_the_job_to_end(
+    sim: RunPodSim, provider: RunPodProvider, autojump_clock: trio.testing.MockClock
+) -> None:
+    chatter = tuple(f"step {i}" for i in range(1000))
+    sim.script_workload("chatty:1", Workload(lines=chatter, line_interval=0.5, duration=500))
+    instance_id = await rent(
+        provider, spec(image="chatty:1", command=TRAIN, restart_policy="Never")
+    )
+    await trio.sleep(60)
+    started = trio.current_time()
+    (instance,) = await provider.list()
+    assert instance.state is InstanceState.RUNNING
+    assert trio.current_time() - started < 5  # not the 440 s the Job has left
+    started = trio.current_time()
+    lines = [line.text async for line in provider.logs(instance_id, LogOptions(tail_lines=5))]
+    assert len(lines) == 5 and trio.current_time() - started < 5

@@ -50,6 +50,11 @@ from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose
 MARKER_TAIL = 10  # the marker is the container's last line; a few more for safety
 MAX_TAIL = 5000  # the v2 maximum
 MAX_RECONNECTS = 20  # a followed log stream that keeps breaking is given up
+# A read without follow takes the backlog and stops: after ``log_idle_timeout`` without a line,
+# or this long after the first line, whichever comes first. The v2 stream never ends and keeps
+# sending a busy container's new lines, so an idle timeout alone would read a chatty Job to its
+# end, and hold up every list() that looks for exit markers meanwhile (measured: 8 s).
+BACKLOG_SECONDS = 2.0
 
 
 class RunPodProvider:
@@ -335,15 +340,18 @@ class RunPodProvider:
                 async with self.client.log_events(
                     pod_id, tail=tail, since=since, last_event_id=last_id
                 ) as events:
-                    wait = self.log_first_timeout
+                    wait, stop_at = self.log_first_timeout, math.inf
                     while True:
                         got = None
-                        with trio.move_on_after(math.inf if follow else wait):
+                        now = trio.current_time()
+                        with trio.move_on_at(math.inf if follow else min(now + wait, stop_at)):
                             got = await anext(events, None)
                         if got is None:
                             break
                         event_id, event = got
                         last_id, wait = event_id or last_id, self.log_idle_timeout
+                        if stop_at == math.inf:
+                            stop_at = trio.current_time() + BACKLOG_SECONDS
                         yield event.line, mapping.parse_time(event.ts)
                         if follow and mapping.exit_code_in(event.line) is not None:
                             return
