@@ -55,6 +55,7 @@ class Timings:
     provisioning: float = 2.0
     starting: float = 3.0  # plus the workload's boot_seconds
     ports_delay: float = 1.0  # RUNNING without runtime/ports for this long (measured quirk)
+    tcp_delay: float = 0.0  # then TCP ports listed unmapped (public null) this long (#8)
     running_early: bool = False  # status RUNNING from the create on (measured quirk)
     restart_delay: float = 1.0  # RunPod restarts an exited container after this long
 
@@ -264,7 +265,8 @@ class SimPod:
                 continue
             private = int(number)
             if proto == "tcp":
-                public = self.port_map.get(private)
+                mapped = now >= self.runtime_at + self.timings.tcp_delay
+                public = self.port_map.get(private) if mapped else None
                 ports.append(
                     {"private": private, "public": public, "type": "tcp", "ip": self.public_ip}
                 )
@@ -285,7 +287,8 @@ class SimPod:
         runtime = self.runtime_json(now)
         proxy_user = f"{self.id}-{zlib.crc32(self.id.encode()):08x}"
         direct = None
-        if runtime is not None and 22 in self.port_map:
+        mapped = self.runtime_at is not None and now >= self.runtime_at + self.timings.tcp_delay
+        if runtime is not None and mapped and 22 in self.port_map:
             port = self.port_map[22]
             direct = {
                 "host": self.public_ip,
