@@ -52,14 +52,15 @@ def main(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     import trio
 
     from vk_trio.logs import setup_logging
-    from vk_trio.providers.registry import api_key, check
+    from vk_trio.providers.registry import API_KEY_ENV, api_key, check
 
     check(config, env)
     setup_logging("error")  # our own stderr line replaces the daemon's simulator warning
-    if config.provider != "fake" and api_key(config.provider, env) is None:
+    key_name = API_KEY_ENV.get(config.provider)
+    if key_name is not None and api_key(config.provider, env) is None:
         print(
-            f"vk-trio: no {config.provider.upper()} API key set: these offers come from the "
-            "embedded SIMULATED cloud (example prices and stock), not from the real one",
+            f"vk-trio: no {key_name} set: these offers come from the embedded SIMULATED "
+            f"{config.provider} (example prices and stock), not from the real one",
             file=sys.stderr,
         )
     offers, error = trio.run(_ask, config, need, env)

@@ -7,6 +7,9 @@ simulator's ledger proves what was rented and what is still billed.
 from __future__ import annotations
 
 import functools
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any
 import pytest
 import trio
 
-from tests.agent_harness import admin_client, agent_config, delete_node, eventually
+from tests.agent_harness import admin_client, agent_config, delete_node, eventually, unique_node
 from tests.controlplane.launcher import ControlPlane
 from tests.sim.runpod.support import API_KEY
 from vk_trio.config import Config
@@ -353,3 +356,50 @@ async def test_annotations_are_read_from_the_owning_job_when_the_pod_has_none(
         assert await eventually(lambda: job_done(client, namespace, "big"), within=90) == "Complete"
     (rented,) = sim.pods(include_terminated=True)
     assert rented.gpu_id == "NVIDIA L40S" and rented.cloud == "COMMUNITY"
+
+
+# --- vk-trio run ------------------------------------------------------------------------------
+
+
+async def test_vk_trio_run_without_a_key_runs_seed_001_on_the_embedded_simulator_and_says_so(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    node = unique_node()
+    argv = [
+        *(sys.executable, "-m", "vk_trio", "run", "--provider", "runpod", "--nodename", node),
+        *("--kubeconfig", str(controlplane.kubeconfig), "--node-ip", "127.0.0.1"),
+        *("--fast-interval", "0.5", "--reconcile-interval", "2"),
+        *("--health-server-address", "127.0.0.1:0"),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}
+    env.pop("CREDENTIALS_DIRECTORY", None)
+    log_path = tmp_path / "agent.log"
+    pod = pod_manifest(
+        "seed-001",
+        node,
+        image="nvidia/cuda:11.7.1-base-ubuntu22.04",
+        command=["nvidia-smi", "-L"],
+        restart_policy="Never",
+    )
+    with log_path.open("wb") as log:
+        process = await trio.lowlevel.open_process(
+            argv, stdout=log, stderr=log, env=env, cwd=str(Path(__file__).parents[3])
+        )
+    try:
+        async with admin_client(controlplane) as client:
+            await client.create(PODS, pod, namespace=namespace)
+            done = await eventually(
+                until_phase(client, namespace, "seed-001", "Succeeded", "Failed"), within=90
+            )
+            assert done.status.phase == "Succeeded" and exit_code(done) == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        with trio.move_on_after(30):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        async with admin_client(controlplane) as client:
+            await delete_node(client, node)
+    assert process.returncode == 0
+    assert "EMBEDDED SIMULATED RunPod" in log_path.read_text()

@@ -1,0 +1,134 @@
+"""``vk-trio offers``: the table, its filters and order, the simulator notice, and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.sim.runpod.support import API_KEY
+from vk_trio.cli import main
+from vk_trio.sim.runpod import RunPodSim
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_ENV = ("RUNPOD_API_KEY", "RUNPOD_API_KEY_FILE", "CREDENTIALS_DIRECTORY", "RUNPOD_API_URL")
+
+
+@pytest.fixture(autouse=True)
+def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*KEY_ENV, "DATACENTER_IDS", "MAX_GPU_PRICE", "VK_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def rows(stdout: str) -> list[list[str]]:
+    """The table's data rows, split on runs of two or more spaces."""
+    lines = stdout.strip().splitlines()
+    assert lines[0].split() == [
+        "GPU",
+        "TYPE",
+        "MEMORY",
+        "GPUS",
+        "$/H",
+        "DATACENTER",
+        "CLOUD",
+        "STOCK",
+    ]
+    return [[cell.strip() for cell in line.split("  ") if cell.strip()] for line in lines[1:]]
+
+
+def test_without_a_key_the_simulators_offers_are_listed_cheapest_first_and_stderr_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["offers", "--provider", "runpod"]) == 0
+    out, err = capsys.readouterr()
+    table = rows(out)
+    prices = [float(row[3]) for row in table]
+    assert prices == sorted(prices) and len(table) > 5
+    assert table[0][0] == "NVIDIA RTX 2000 Ada Generation" and table[0][1] == "16 GB"
+    assert "no RUNPOD_API_KEY set" in err and "SIMULATED" in err
+
+
+def test_memory_count_price_datacenters_and_cloud_type_filter_the_table(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [
+        "offers",
+        "--gpu-memory=40",
+        "--gpus=2",
+        "--max-price=2.5",
+        "--datacenter-ids=eu-ro-1,US-TX-3",
+        "--cloud-type=community",
+    ]
+    assert main(argv) == 0
+    table = rows(capsys.readouterr().out)
+    assert table
+    for gpu, memory, count, price, datacenter, cloud, _stock in table:
+        assert float(memory.removesuffix(" GB")) >= 40, gpu
+        assert count == "2" and float(price) <= 2.5
+        assert datacenter in ("EU-RO-1", "US-TX-3") and cloud == "COMMUNITY"
+    assert {row[0] for row in table} == {"NVIDIA L40S", "NVIDIA A100 80GB PCIe"}
+
+
+def test_nothing_affordable_exits_1_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["offers", "--max-price", "0.01"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[-1] == "vk-trio: no offer right now for 1 GPU(s), at most $0.01/h"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--gpus", "two"], "--gpus: 'two' is not a whole number"),
+        (["--gpus", "0"], "--gpus: '0' must be a whole number above 0"),
+        (["--gpu-memory", "lots"], "--gpu-memory: 'lots' is not a number"),
+        (["--max-price", "-1"], "--max-price: '-1' must be a number above 0"),
+        (["--max-price", "nan"], "--max-price: 'nan' must be a number above 0"),
+        (["--cloud-type", "SPOT"], "--cloud-type: 'SPOT' is not SECURE or COMMUNITY"),
+        (["--datacenter-ids", "EU RO 1"], "--datacenter-ids: 'EU RO 1' is not a datacenter id"),
+        (["--provider", "azure"], "--provider: 'azure' is not one of fake, runpod, vastai"),
+        (["--runpod-api-url", "http://127.0.0.1:9"], "RUNPOD_API_KEY is not"),
+    ],
+)
+def test_a_bad_value_exits_2_with_one_line_naming_it(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["offers", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1 and message in err
+
+
+async def offers_cli(*argv: str, key: str) -> subprocess.CompletedProcess[bytes]:
+    env = {"PATH": "/usr/bin:/bin", "RUNPOD_API_KEY": key, "HOME": str(Path.home())}
+    return await trio.run_process(
+        [sys.executable, "-m", "vk_trio", "offers", *argv],
+        env=env,
+        cwd=str(ROOT),
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+
+
+async def test_with_a_key_it_asks_the_runpod_api_url_and_never_shows_the_key(
+    nursery: trio.Nursery,
+) -> None:
+    sim = RunPodSim(api_key=API_KEY)
+    sim.clear_stock()
+    sim.set_stock("NVIDIA L40S", "EU-SE-1", "SECURE", 9)
+    await nursery.start(sim.serve)
+    done = await offers_cli("--runpod-api-url", sim.url, key=API_KEY)
+    assert done.returncode == 0, done.stderr
+    table = rows(done.stdout.decode())
+    assert table == [["NVIDIA L40S", "48 GB", "1", "0.860", "EU-SE-1", "SECURE", "HIGH"]]
+    assert b"SIMULATED" not in done.stderr
+    assert sim.requests_for("listGpuTypes")
+
+    refused = await offers_cli("--runpod-api-url", sim.url, key="wrong-key-123")
+    assert refused.returncode == 1
+    assert b"ProviderAuthFailed" in refused.stderr and b"wrong-key-123" not in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
