@@ -8,36 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import socket
 import subprocess
 import zipfile
 from pathlib import Path
 
-import httpx2
 import pytest
 import trio
 
 import build_zipapp
-from tests.agent_harness import admin_client, delete_node, eventually, gpu_pod, unique_node
+from tests.agent_harness import unique_node
 from tests.controlplane.launcher import ControlPlane
+from tests.packaging.agent_check import agent_flags, check_agent_runs_a_pod_and_stops, free_port
 from vk_trio import __version__
-from vk_trio.errors import NotFound
-from vk_trio.kube.models import Node, Pod
-from vk_trio.kube.resources import NODES, PODS
-
-FAST = {"fake.vk-trio.io/boot-seconds": "0.5", "fake.vk-trio.io/start-seconds": "0.5"}
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_the_lock_matches_pyproject_and_the_constraints() -> None:
@@ -95,68 +81,26 @@ async def test_the_pyz_runs_the_agent_a_pod_runs_and_sigterm_exits_0(
     namespace: str,
     tmp_path: Path,
 ) -> None:
-    node = unique_node("pyz")
-    port = free_port()
+    node, port = unique_node("pyz"), free_port()
     argv = [
         str(pyz),
-        "run",
-        "--provider",
-        "fake",
-        "--fake-state-file",
-        str(tmp_path / "fake-cloud.json"),
-        "--kubeconfig",
-        str(controlplane.kubeconfig),
-        "--nodename",
-        node,
-        "--health-server-address",
-        f"127.0.0.1:{port}",
-        "--node-ip",
-        "127.0.0.1",
-        "--fast-interval",
-        "0.5",
+        *agent_flags(
+            node=node,
+            port=port,
+            kubeconfig=str(controlplane.kubeconfig),
+            state_file=str(tmp_path / "fake-cloud.json"),
+        ),
     ]
     log_path = tmp_path / "agent.log"
     with log_path.open("wb") as log:
         process = await trio.lowlevel.open_process(
             argv, env=pyz_env, stdout=log, stderr=log, cwd=str(tmp_path)
         )
-    try:
-        async with admin_client(controlplane) as client:
-            try:
-
-                async def ready() -> bool:
-                    assert process.poll() is None, log_path.read_text()
-                    try:
-                        current: Node = await client.get(NODES, node)
-                    except NotFound:
-                        return False
-                    return any(
-                        c.type == "Ready" and c.status == "True" for c in current.status.conditions
-                    )
-
-                await eventually(ready, within=60, what="node Ready")
-                async with httpx2.AsyncClient() as http:
-                    readyz = await http.get(f"http://127.0.0.1:{port}/readyz")
-                assert readyz.status_code == 200, readyz.text
-
-                pod = gpu_pod("from-pyz", node, annotations=FAST)
-                await client.create(PODS, pod, namespace=namespace)
-
-                async def running() -> bool:
-                    current: Pod = await client.get(PODS, "from-pyz", namespace=namespace)
-                    return current.status.phase == "Running"
-
-                await eventually(running, within=60, what="pod Running")
-
-                process.send_signal(signal.SIGTERM)
-                with trio.fail_after(40):
-                    code = await process.wait()
-                assert code == 0, log_path.read_text()
-            finally:
-                with trio.CancelScope(shield=True):
-                    await delete_node(client, node)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            with trio.CancelScope(shield=True):
-                await process.wait()
+    await check_agent_runs_a_pod_and_stops(
+        process,
+        controlplane=controlplane,
+        node=node,
+        port=port,
+        namespace=namespace,
+        log_path=log_path,
+    )
