@@ -1,13 +1,15 @@
 # The two commands of the README work on a fresh clone: each makes its own venv and installs.
 #   make demo   run the main job (the demo on the embedded simulated cloud when no API key is set)
 #   make test   lint, type-check, check the import layers, and run every test (real control plane)
+#   make pyz    dist/vk-trio.pyz, the single-file build (pex, from requirements/pex.lock)
+#   make image  the OCI image in dist/oci (root; mmdebstrap + umoci, no container engine)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint typecheck layers unit controlplane bench clean
+.PHONY: demo test lint typecheck layers unit controlplane bench clean pyz image
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,12 @@ test: lint typecheck layers controlplane
 
 bench: $(STAMP) controlplane
 	$(BIN)/python -m bench.kube_decode
+
+pyz: $(STAMP)
+	$(BIN)/python build_zipapp.py
+
+image: pyz
+	$(BIN)/python packaging/image/build_image.py
 
 clean:
 	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache .hypothesis
