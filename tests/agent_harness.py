@@ -136,9 +136,10 @@ async def delete_node(client: KubeClient, name: str) -> None:
 class AgentProcess:
     """``vk-trio run`` as a separate process, so a test can kill -9 it mid-flight."""
 
-    def __init__(self, config: Config, log_path: Path) -> None:
+    def __init__(self, config: Config, log_path: Path, *extra_args: str) -> None:
         self.config = config
         self.log_path = log_path
+        self.extra_args = extra_args
         self.process: trio.Process | None = None
 
     def argv(self) -> list[str]:
@@ -165,6 +166,9 @@ class AgentProcess:
             "127.0.0.1:0",
             "--node-ip",
             "127.0.0.1",
+            "--namespace",
+            c.namespace,
+            *self.extra_args,
         ]
 
     async def start(self) -> None:

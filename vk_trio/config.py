@@ -53,6 +53,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     runpod_api_url: str = "https://api.runpod.io"
     vast_api_url: str = "https://console.vast.ai"
     fake_state_file: str | None = None
+    leader_elect: bool = False
 
     def taint_parts(self) -> tuple[str, str, str] | None:
         """(key, value, effect) of the node taint, or None when disabled."""
@@ -137,6 +138,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("runpod_api_url", "--runpod-api-url", ("RUNPOD_API_URL",), "RunPod API base URL"),
     Setting("vast_api_url", "--vast-api-url", ("VAST_API_URL",), "Vast.ai API base URL"),
     Setting("fake_state_file", "--fake-state-file", (), "state file of the fake provider (tests)"),
+    Setting(
+        "leader_elect",
+        "--leader-elect",
+        ("LEADER_ELECT",),
+        "run as one of several replicas: only the Lease holder acts",
+    ),
 )
 _FIELDS = {s.field: s for s in SETTINGS}
 

@@ -25,6 +25,7 @@ from vk_trio.httpserver import serve
 from vk_trio.kube.auth import resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
+from vk_trio.kube.leader import LeaderElector
 from vk_trio.kube.resources import PODS
 from vk_trio.kube.watch import WatchStats, watch_resource
 from vk_trio.logs import get_logger
@@ -62,19 +63,29 @@ class Agent:
     provider_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     kube_requests: dict[str, int] = field(default_factory=dict)
     events: EventRecorder | None = None
+    elector: LeaderElector | None = None
 
     def events_dropped(self) -> int:
         return self.events.dropped if self.events is not None else 0
 
     def readiness(self) -> dict[str, Callable[[], tuple[bool, str]]]:
+        def standby() -> bool:
+            return self.elector is not None and not self.elector.state.is_leader
+
         def synced() -> tuple[bool, str]:
+            if standby():
+                return True, ""
             ok = self.cache is not None and self.cache.synced.is_set()
             return ok, "pod cache not synced"
 
         def registered() -> tuple[bool, str]:
+            if standby():
+                return True, ""
             return bool(self.node.uid) and self.node.ready, "node not registered or not ready"
 
         def lease() -> tuple[bool, str]:
+            if standby():
+                return True, ""
             last = self.lease.last_renewed
             fresh = last is not None and trio.current_time() - last < 3 * RENEW_INTERVAL
             return fresh, "node lease not renewed recently"
@@ -104,25 +115,55 @@ async def run_agent(
         agent.health_port = await nursery.start(
             lambda task_status: serve(router, host=host, port=port, task_status=task_status)
         )
-        registrar = NodeRegistrar(client, config, agent.node)
-        await nursery.start(registrar.keep_registered)
-        await nursery.start(
-            lambda task_status: run_lease(
-                client, agent.node, stats=agent.lease, task_status=task_status
-            )
+        if not config.leader_elect:
+            await _act(agent, client, provider, task_status=task_status)
+        elector = agent.elector = LeaderElector(
+            client, namespace=config.namespace, name=f"vk-trio-{config.node_name}"
         )
-        async with open_provider(config, nursery, given=provider) as chosen:
-            counted = InstrumentedProvider(chosen)
-            agent.provider_calls = counted.calls
-            await _run_pods(
-                agent,
-                client=client,
-                provider=counted,
-                registrar=registrar,
-                nursery=nursery,
-                task_status=task_status,
+        task_status.started(agent)  # a standby is up: it serves health and waits its turn
+        try:
+            await elector.run(lambda: _act(agent, client, provider))
+        finally:
+            await elector.release()
+
+
+async def _act(
+    agent: Agent,
+    client: KubeClient,
+    given: Provider | None,
+    *,
+    task_status: trio.TaskStatus[Agent] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Everything only one replica may do: the Node, its lease, the provider, the pods.
+
+    Runs until cancelled (shutdown, or a lost leadership); each term starts from scratch and
+    rebuilds its state from the API and the provider, as after a restart.
+    """
+    config = agent.config
+    agent.queue = WorkQueue()
+    try:
+        async with trio.open_nursery() as nursery:
+            registrar = NodeRegistrar(client, config, agent.node)
+            await nursery.start(registrar.keep_registered)
+            await nursery.start(
+                lambda task_status: run_lease(
+                    client, agent.node, stats=agent.lease, task_status=task_status
+                )
             )
-            await trio.sleep_forever()
+            async with open_provider(config, nursery, given=given) as chosen:
+                counted = InstrumentedProvider(chosen)
+                agent.provider_calls = counted.calls
+                await _run_pods(
+                    agent,
+                    client=client,
+                    provider=counted,
+                    registrar=registrar,
+                    nursery=nursery,
+                    task_status=task_status,
+                )
+                await trio.sleep_forever()
+    finally:
+        agent.node.ready = False
 
 
 async def _run_pods(
