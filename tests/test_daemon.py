@@ -98,9 +98,9 @@ async def test_the_node_registers_ready_with_its_labels_taint_capacity_and_lease
         assert agent.health_port
         async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{agent.health_port}") as http:
             assert (await http.get("/healthz")).status_code == 200
-            ready = await http.get("/readyz", params={"verbose": "1"})
-            assert ready.status_code == 200, ready.text
-            assert "[+]lease ok" in ready.text and "[+]pod-cache ok" in ready.text
+            readyz = await http.get("/readyz", params={"verbose": "1"})
+            assert readyz.status_code == 200, readyz.text
+            assert "[+]lease ok" in readyz.text and "[+]pod-cache ok" in readyz.text
             scraped = (await http.get("/metrics")).text
         families = {f.name: f for f in text_string_to_metric_families(scraped)}
         assert families["vk_trio_lease_renewals"].samples[0].value >= 1
