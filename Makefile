@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m vk_trio --help
+	$(BIN)/python -m vk_trio demo
 
 controlplane: $(STAMP)
 	$(BIN)/python -m tests.controlplane build
