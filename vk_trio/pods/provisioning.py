@@ -16,6 +16,7 @@ from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import Pod, Secret
 from vk_trio.kube.resources import JOBS, SECRETS
+from vk_trio.logs import redact
 from vk_trio.pacing import Backoff
 from vk_trio.pods.env import EnvError, MissingReference, ObjectSource, resolve_env
 from vk_trio.pods.pull_secrets import credential_for
@@ -98,6 +99,7 @@ class Provisioner:
         container = pod.spec.containers[0]
         annotations = {**await self.job_annotations(pod), **pod.metadata.annotations}
         env = await resolve_env(pod, container, source=self.objects, host_ip=self.node_ip)
+        redact(*(env.values[name] for name in env.secret_names))  # never in a log line or Event
         for warning in env.warnings:
             await self.events.warning(pod, warning.reason, warning.message)
         return to_instance_spec(
