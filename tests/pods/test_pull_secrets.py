@@ -14,8 +14,11 @@ def b64(text: str) -> str:
 
 
 def docker_secret(auths: dict[str, dict[str, str]]) -> Secret:
-    return Secret(metadata=ObjectMeta(name="pull"), type="kubernetes.io/dockerconfigjson",
-                  data={".dockerconfigjson": b64(json.dumps({"auths": auths}))})
+    return Secret(
+        metadata=ObjectMeta(name="pull"),
+        type="kubernetes.io/dockerconfigjson",
+        data={".dockerconfigjson": b64(json.dumps({"auths": auths}))},
+    )
 
 
 def test_image_registry_defaults_to_docker_hub() -> None:
@@ -26,10 +29,12 @@ def test_image_registry_defaults_to_docker_hub() -> None:
 
 
 def test_the_credential_for_the_images_registry_is_found_from_auth_or_fields() -> None:
-    secret = docker_secret({
-        "https://index.docker.io/v1/": {"auth": b64("hubuser:hubpass")},
-        "ghcr.io": {"username": "gh", "password": "tok"},
-    })
+    secret = docker_secret(
+        {
+            "https://index.docker.io/v1/": {"auth": b64("hubuser:hubpass")},
+            "ghcr.io": {"username": "gh", "password": "tok"},
+        }
+    )
     hub = credential_for("pytorch/pytorch:2", [secret])
     assert hub is not None and (hub.username, hub.password) == ("hubuser", "hubpass")
     gh = credential_for("ghcr.io/org/trainer:1", [secret])
@@ -40,5 +45,6 @@ def test_the_credential_for_the_images_registry_is_found_from_auth_or_fields() -
 def test_broken_secrets_are_ignored_not_fatal() -> None:
     broken = Secret(metadata=ObjectMeta(name="b"), data={".dockerconfigjson": "!!notbase64"})
     assert credential_for("ubuntu", [broken]) is None
-    assert "hubpass" not in repr(credential_for(
-        "ubuntu", [docker_secret({"docker.io": {"auth": b64("u:hubpass")}})]))
+    assert "hubpass" not in repr(
+        credential_for("ubuntu", [docker_secret({"docker.io": {"auth": b64("u:hubpass")}})])
+    )
