@@ -147,7 +147,8 @@ class ImageConfigReader:
                 "pod an imagePullSecret for it, or set the container's command"
             )
         if response.status_code == 404:
-            raise InvalidSpec(f"{where}: not found in its registry ({kind}/{name})")
+            via = f" (asked through the mirror {self.mirror})" if self.mirror else ""
+            raise InvalidSpec(f"{where}: not found in its registry{via}: {kind}/{name}")
         if response.status_code != 200:
             raise ProviderUnavailable(f"{where}: the registry answered {response.status_code}")
         try:

@@ -1,4 +1,9 @@
-"""``python -m vk_trio.sim.runpod --port N``: the simulated RunPod as a standalone server."""
+"""``python -m vk_trio.sim.runpod --port N``: the simulated RunPod as a standalone server.
+
+The seeds' example images are scripted (examples.py), and their registry configs served at
+``/registry``: point ``vk-trio run --runpod-api-url`` at it with ``RUNPOD_API_KEY`` set to the
+simulator's key and ``VK_TRIO_REGISTRY_MIRROR`` at the printed mirror URL.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from functools import partial
 import trio
 
 from vk_trio.sim.runpod.app import RunPodSim
+from vk_trio.sim.runpod.examples import seed_workloads
 from vk_trio.sim.runpod.model import Timings
 
 
@@ -30,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         running_early=args.running_early,
     )
     sim = RunPodSim(api_key=args.api_key, timings=timings, seed=args.seed)
+    for image, workload in seed_workloads().items():
+        sim.script_workload(image, workload)
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
             port = await nursery.start(partial(sim.serve, host=args.host, port=args.port))
             print(f"simulated RunPod v2 API on http://{args.host}:{port}", flush=True)
+            print(f"image registry mirror on http://{args.host}:{port}/registry", flush=True)
 
     try:
         trio.run(run)
