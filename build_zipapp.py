@@ -183,6 +183,9 @@ def build(output: Path) -> Path:
             "--include-tools",
             "--python-shebang",
             "/usr/bin/env python3",
+            # the boot script then looks for a matching python3.X, and refuses older ones clearly
+            "--interpreter-constraint",
+            INTERPRETER_CONSTRAINT,
             *[arg for platform in platforms() for arg in ("--platform", platform)],
             "--output-file",
             str(partial),

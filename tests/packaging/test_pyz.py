@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -20,6 +22,8 @@ from tests.agent_harness import unique_node
 from tests.controlplane.launcher import ControlPlane
 from tests.packaging.agent_check import agent_flags, check_agent_runs_a_pod_and_stops, free_port
 from vk_trio import __version__
+
+PYENV = Path.home() / ".pyenv" / "versions"
 
 
 def sha256(path: Path) -> str:
@@ -75,6 +79,47 @@ def test_version_and_help_run_from_the_pyz(pyz: Path, pyz_env: dict[str, str]) -
         check=False,
     )
     assert bad.returncode == 2 and "--nodename" in bad.stderr
+
+
+def interpreters() -> dict[str, str]:
+    """CPython 3.X -> a working interpreter, for each X the .pyz targets that this host has."""
+    found: dict[str, str] = {}
+    for version in build_zipapp.PYTHON_VERSIONS:
+        dotted = f"{version[0]}.{version[1:]}"
+        candidates = [shutil.which(f"python{dotted}") or ""]
+        candidates += sorted(str(p) for p in PYENV.glob(f"{dotted}.*/bin/python{dotted}"))
+        for candidate in filter(None, candidates):
+            probe = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if probe.returncode == 0 and probe.stdout.strip() == f"({version[0]}, {version[1:]})":
+                found[dotted] = candidate
+                break
+    return found
+
+
+def test_the_pyz_runs_on_every_targeted_cpython_this_host_has(pyz: Path, tmp_path: Path) -> None:
+    found = interpreters()
+    assert "3.11" in found  # the floor is always tested (the project's own Python)
+    for dotted, python in found.items():
+        env = {**os.environ, "PEX_ROOT": str(tmp_path / dotted)}
+        ran = subprocess.run(
+            [python, str(pyz), "version"], env=env, capture_output=True, text=True, check=False
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert f"(Python {dotted}." in ran.stdout, ran.stdout
+        # `run` with a missing kubeconfig: gets past the config (msgspec's C extension), exits 2
+        code = subprocess.run(
+            [python, str(pyz), "run", "--kubeconfig", str(tmp_path / "none"), "--nodename", "n"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert code.returncode == 2 and "kubeconfig" in code.stderr, code.stderr
 
 
 @pytest.mark.controlplane
