@@ -1,4 +1,4 @@
-"""Build ``dist/vk-trio.pyz``: the whole agent in one file, for Linux x86_64 and aarch64.
+"""Build ``dist/vk-trio.pyz``: the agent in one file (Linux x86_64 + aarch64, CPython 3.11-3.14).
 
 Why pex (measured in the research notes): the stdlib zipapp cannot load msgspec's C extension;
 pex can, puts the wheels of every target platform into one file, and with ``--venv --sh-boot``
