@@ -62,7 +62,7 @@ def assert_nothing_left(output: str) -> None:
 
 async def test_the_demo_runs_seed_000s_job_and_reports_gpu_time_and_cost() -> None:
     output = await _run_demo()
-    assert "submitted Job default/gpu-workload (seed 000)" in output
+    assert "submitted Job default/gpu-workload (the RunPod kubelet README's example)" in output
     assert re.search(r"pod gpu-workload-\w+ runs as RunPod pod \w+: 1x NVIDIA", output)
     assert "gpu-workload-" in output and "| epoch 4/4 loss=0.518" in output
     assert re.search(r"pod gpu-workload-\w+: Running", output)

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     offers.add_arguments(offers_cmd)
     offers_cmd.set_defaults(func=_cmd_offers)
     demo_cmd = sub.add_parser(
-        "demo", help="run seed 000's GPU Job end to end on a simulated RunPod"
+        "demo", help="run an example GPU Job end to end on a simulated RunPod (no key needed)"
     )
     demo.add_arguments(demo_cmd)
     demo_cmd.set_defaults(func=_cmd_demo)

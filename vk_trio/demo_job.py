@@ -165,8 +165,9 @@ async def _follow(
     await client.create(JOBS, seed_job(JOB_NAME, node), namespace=namespace)
     submitted = trio.current_time()
     console.say(
-        f"submitted Job {namespace}/{JOB_NAME} (seed 000): image {IMAGE} with no command, "
-        'nvidia.com/gpu: 1, runpod.io/required-gpu-memory: "16" on the Job'
+        f"submitted Job {namespace}/{JOB_NAME} (the RunPod kubelet README's example): "
+        f'image {IMAGE} with no command, nvidia.com/gpu: 1, runpod.io/required-gpu-memory: "16" '
+        "on the Job"
     )
     watcher = _Watcher(client, provider, console, namespace)
     outcome = ""
