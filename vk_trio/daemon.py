@@ -42,6 +42,7 @@ from vk_trio.pods.status_sync import SyncStats, run_status_sync
 from vk_trio.providers.base import Provider
 from vk_trio.providers.instrumented import InstrumentedProvider
 from vk_trio.providers.registry import open_provider
+from vk_trio.sdnotify import notify
 
 POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
 _log = get_logger("vk_trio.daemon")
@@ -239,10 +240,12 @@ async def run_until_signalled(config: Config) -> int:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             agent: Agent = await nursery.start(run_agent, config)
+            notify("READY=1")  # Type=notify units are started once the node is Ready
             async for signum in signals:
                 _log.info(
                     "%s: stopping (grace %.0fs)", signal.Signals(signum).name, config.grace_period
                 )
+                notify("STOPPING=1")
                 nursery.start_soon(_graceful_stop, agent, nursery, config.grace_period)
                 break
             async for _signum in signals:

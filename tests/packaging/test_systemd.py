@@ -97,7 +97,7 @@ def test_the_unit_keeps_secrets_in_credentials_and_pex_in_its_cache_directory() 
     assert "PEX_ROOT=%C/vk-trio" in environment
     assert settings["CacheDirectory"] == ["vk-trio"]
     assert settings["DynamicUser"] == ["yes"]
-    assert settings["Type"] == ["exec"]
+    assert settings["Type"] == ["notify"]
     assert settings["Restart"] == ["on-failure"]
 
 
