@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 import msgspec
 import trio
 
-from vk_trio.errors import Gone, KubeError, KubeTransportError
+from vk_trio.errors import Gone, KubeError, KubeStatusError, KubeTransportError
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Status, WatchEvent
 from vk_trio.kube.resources import Resource
@@ -58,6 +58,13 @@ Handler = Callable[[Synced[T] | Changed[T]], Awaitable[None]]
 
 
 @dataclass(slots=True)
+class _Cursor:
+    """The newest resourceVersion seen; outlives a stream that breaks mid-body."""
+
+    resource_version: str
+
+
+@dataclass(slots=True)
 class WatchStats:
     lists: int = 0
     watches: int = 0
@@ -65,6 +72,10 @@ class WatchStats:
     duplicates_dropped: int = 0
     restarts: int = 0  # reconnects after a broken or ended stream
     relists_after_gone: int = 0
+
+
+def _retry_after(exc: KubeError) -> float | None:
+    return exc.retry_after if isinstance(exc, KubeStatusError) else None
 
 
 def _rv(value: str) -> int:
@@ -94,7 +105,10 @@ async def watch_resource(
     decoder = msgspec.json.Decoder(resource.model)
     started = False
     failures = 0
+    gone_in_a_row = 0  # 410s in a row with nothing delivered between the relist and the 410
     while True:
+        if gone_in_a_row > 1:  # the first 410 relists at once; repeated ones back off
+            await trio.sleep(backoff.delay(gone_in_a_row - 2))
         try:
             listed = await client.list(
                 resource,
@@ -102,25 +116,26 @@ async def watch_resource(
                 field_selector=field_selector,
                 label_selector=label_selector,
             )
-        except KubeError:
-            await trio.sleep(backoff.delay(failures))
+        except KubeError as exc:
+            await trio.sleep(backoff.delay(failures, retry_after=_retry_after(exc)))
             failures += 1
             continue
         stats.lists += 1
-        last_rv = listed.metadata.resource_version
-        await handler(Synced(listed.items, last_rv))
+        cursor = _Cursor(listed.metadata.resource_version)
+        await handler(Synced(listed.items, cursor.resource_version))
         if not started:
             task_status.started()
             started = True
         failures = 0
+        listed_at = (stats.events, cursor.resource_version)
         while True:
             try:
-                last_rv = await _watch_once(
+                await _watch_once(
                     client,
                     resource,
                     handler,
                     decoder,
-                    since=last_rv,
+                    cursor=cursor,
                     namespace=namespace,
                     field_selector=field_selector,
                     label_selector=label_selector,
@@ -130,9 +145,11 @@ async def watch_resource(
                 failures = 0  # a stream that ended normally (server timeout) is no failure
             except Gone:
                 stats.relists_after_gone += 1
+                stale = listed_at == (stats.events, cursor.resource_version)
+                gone_in_a_row = gone_in_a_row + 1 if stale else 1
                 break
-            except KubeError:
-                await trio.sleep(backoff.delay(failures))
+            except KubeError as exc:
+                await trio.sleep(backoff.delay(failures, retry_after=_retry_after(exc)))
                 failures += 1
             stats.restarts += 1
 
@@ -143,25 +160,24 @@ async def _watch_once(
     handler: Handler[T],
     decoder: msgspec.json.Decoder[T],
     *,
-    since: str,
+    cursor: _Cursor,
     namespace: str | None,
     field_selector: str,
     label_selector: str,
     stats: WatchStats,
     timeout_seconds: int,
-) -> str:
-    """One watch stream; returns the newest resourceVersion seen when it ends."""
+) -> None:
+    """One watch stream; ``cursor`` follows every event and bookmark, even if it breaks."""
     params: dict[str, str | int | bool] = {
         "watch": True,
         "allowWatchBookmarks": True,
-        "resourceVersion": since,
+        "resourceVersion": cursor.resource_version,
         "timeoutSeconds": timeout_seconds,
     }
     if field_selector:
         params["fieldSelector"] = field_selector
     if label_selector:
         params["labelSelector"] = label_selector
-    last_rv = since
     stats.watches += 1
     async with client.stream(
         resource.path(namespace=namespace),
@@ -176,14 +192,17 @@ async def _watch_once(
                     *lines, buffer = buffer.split(b"\n")
                     for line in lines:
                         if line.strip():
-                            last_rv = await _deliver(
-                                line, handler, decoder, last_rv=last_rv, stats=stats
+                            cursor.resource_version = await _deliver(
+                                line,
+                                handler,
+                                decoder,
+                                last_rv=cursor.resource_version,
+                                stats=stats,
                             )
         except KubeError:
             raise
         except Exception as exc:  # httpx2 stream errors surface here mid-body
             raise KubeTransportError(f"watch {resource.plural} broke: {exc!r}") from exc
-    return last_rv
 
 
 async def _deliver(
