@@ -222,7 +222,10 @@ async def test_a_missing_plugin_is_an_auth_error_with_the_install_hint(tmp_path:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"PLUGIN_ANSWER_API": V1BETA1, "PLUGIN_TOKEN": "t"}, "plugin returned version"),
+        (
+            {"PLUGIN_ANSWER_API": V1BETA1, "PLUGIN_TOKEN": "sekrit-canary"},
+            "plugin returned version",
+        ),
         ({}, "didn't return a token or cert/key pair"),
     ],
 )
@@ -231,7 +234,7 @@ async def test_a_plugin_answer_that_breaks_the_protocol_is_refused(
 ) -> None:
     with pytest.raises(AuthError, match=message) as caught:
         await Plugin(tmp_path).resolve(**env)
-    assert "-1" not in str(caught.value)  # no token value leaks
+    assert "sekrit-canary" not in str(caught.value)  # no token value leaks
 
 
 async def test_output_that_is_not_json_is_refused_without_echoing_it(tmp_path: Path) -> None:

@@ -78,6 +78,17 @@ class Reconciler:
         # first-seen → first Running, per pod (the user's "how long until my GPU runs")
         self.provisioning = Histogram(PROVISIONING_BUCKETS)
 
+    def awaiting_exit(self) -> bool:
+        """Is a Job-like pod (restartPolicy Never/OnFailure) running? Its end must be noticed
+        soon: the instance bills until the agent sees the exit and deletes it."""
+        for uid, record in self.records.items():
+            pod = self.cache.get(uid)
+            if pod is None or lifecycle.is_terminal_phase(pod.status.phase):
+                continue
+            if pod.spec.restart_policy != "Always" and record.instance is not None:
+                return True
+        return False
+
     def transitioning(self) -> bool:
         """Is any pod on its way somewhere (so the status loop should poll fast)?"""
         for uid, record in self.records.items():

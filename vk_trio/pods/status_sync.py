@@ -1,7 +1,9 @@
 """Actual state from the provider: one ``list()`` per interval for every pod of the node.
 
 The loop polls fast (``fast_interval``, default 2 s) while any pod is on its way somewhere
-(provisioning, restarting, being deleted) and at the steady ``reconcile_interval`` otherwise,
+(provisioning, restarting, being deleted), every ``JOB_INTERVAL`` while a Job-like pod runs (an
+instance whose process ended still bills until we notice), and at the steady
+``reconcile_interval`` otherwise,
 so a quiet node costs one provider call per interval whatever its size. The reconciler can
 poke it for an early list after a create or delete. Each list is diffed against the last one
 and only pods whose instances changed are enqueued.
@@ -25,6 +27,7 @@ from vk_trio.pods.reconciler import Reconciler
 from vk_trio.providers.base import CloudError, Provider
 
 POKE_COALESCE = 0.2  # pokes within this window share one list
+JOB_INTERVAL = 5.0  # while a Job pod runs: its end is noticed (and its billing ended) within this
 
 _log = get_logger("vk_trio.pods.status_sync")
 
@@ -80,7 +83,12 @@ async def run_status_sync(
                 queue.add(uid)
             first = False
             task_status.started()
-        interval = fast_interval if reconciler.transitioning() else steady_interval
+        if reconciler.transitioning():
+            interval = fast_interval
+        elif reconciler.awaiting_exit():
+            interval = min(steady_interval, max(fast_interval, JOB_INTERVAL))
+        else:
+            interval = steady_interval
         with trio.move_on_after(interval):
             await reconciler.poke.wanted.wait()
             await trio.sleep(POKE_COALESCE)
