@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ async def test_secret_env_values_never_reach_logs_events_or_the_pod(
     logs = io.StringIO()
     setup_logging("debug", log_format, stream=logs)
     config = agent_config(controlplane, tmp_path)
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "tokens", "key": "hf"}}},
         {"name": "AUTH", "value": "Bearer $(HF_TOKEN)"},  # derived from the secret
         {
