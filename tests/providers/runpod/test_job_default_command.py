@@ -19,8 +19,8 @@ from vk_trio.providers.base import (
     ProviderUnavailable,
     RegistryAuth,
 )
+from vk_trio.providers.images import ImageConfigReader, ImageRef, parse_reference
 from vk_trio.providers.runpod import RunPodProvider, mapping
-from vk_trio.providers.runpod.images import ImageConfigReader, ImageRef, parse_reference
 from vk_trio.sim.runpod import RunPodSim, Workload
 
 

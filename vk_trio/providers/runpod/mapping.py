@@ -20,7 +20,7 @@ The shell runs the real command, prints one marker line with its exit code to st
 v2 log stream carries), then idles so RunPod has nothing to restart; ``list()`` reads the marker
 and reports EXITED with the real code, and the agent deletes the pod. CMD is the pod's
 ``command`` + ``args``; a Job that sets neither runs its image's own CMD, which the provider
-reads from the image's registry config (images.py) and passes here as ``default``.
+reads from the image's registry config (providers/images.py) and passes here as ``default``.
 Requirements: the image has a POSIX ``sh``, and either no ENTRYPOINT or one that ends by
 running its arguments (``exec "$@"``, as NVIDIA's CUDA images and most entrypoint scripts do):
 v2 cannot replace an ENTRYPOINT, so RunPod runs it first with the wrapper as its arguments. An

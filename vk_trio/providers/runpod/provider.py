@@ -2,7 +2,7 @@
 
 The pieces: annotations.py parses ``runpod.io/*``, offers.py picks (GPU type, data center)
 candidates from the catalog, mapping.py builds create bodies and reads pods back (ownership by
-name, the Job exit-code wrapper), client.py speaks HTTP with RunPod's retry table, images.py
+name, the Job exit-code wrapper), client.py speaks HTTP with RunPod's retry table, ../images.py
 reads an image's default command from its registry. This module adds what needs state and I/O:
 idempotent create (one lock per key, and a look-up by name before every retry, because a create
 can answer 500 after it created the pod), the exit-code marker read from the log stream, logs,
@@ -41,10 +41,10 @@ from vk_trio.providers.base import (
     ProviderUnavailable,
     Requirements,
 )
+from vk_trio.providers.images import ImageConfigReader
 from vk_trio.providers.runpod import mapping, models
 from vk_trio.providers.runpod.annotations import RunPodOptions, allowed_datacenters, parse
 from vk_trio.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
-from vk_trio.providers.runpod.images import ImageConfigReader
 from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose
 
 MARKER_TAIL = 10  # the marker is the container's last line; a few more for safety

@@ -23,10 +23,10 @@ from typing import Any
 import trio
 
 from vk_trio.httpserver import Request, Response, serve
+from vk_trio.sim.registry import PREFIX as REGISTRY_PREFIX
+from vk_trio.sim.registry import ImageRegistry
 from vk_trio.sim.runpod.catalog import Catalog
 from vk_trio.sim.runpod.faults import Fault, Faults, RateLimiter
-from vk_trio.sim.runpod.images import PREFIX as REGISTRY_PREFIX
-from vk_trio.sim.runpod.images import ImageRegistry
 from vk_trio.sim.runpod.ledger import Ledger
 from vk_trio.sim.runpod.model import LogEntry, SimClock, SimPod, Timings
 from vk_trio.sim.runpod.routes import Api, RecordedRequest
@@ -91,7 +91,7 @@ class RunPodSim:
 
     @property
     def registry_url(self) -> str:
-        """A pull-through mirror of every image registry, for the scripted images (images.py)."""
+        """A pull-through mirror of every image registry for the scripted images (registry.py)."""
         return self.url + REGISTRY_PREFIX
 
     # --- the control API ---------------------------------------------------------------------

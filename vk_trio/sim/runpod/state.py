@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from vk_trio.sim.registry import find_script
 from vk_trio.sim.runpod.catalog import SECURE, Catalog
 from vk_trio.sim.runpod.ledger import STORAGE_PER_GB_HOUR, Ledger
 from vk_trio.sim.runpod.model import SimClock, SimPod, Timings
@@ -82,12 +83,7 @@ class Account:
 
     def scripted(self, image: str) -> Workload | None:
         """The script of ``image`` (exact, or any tag of its repository); None: unscripted."""
-        if image in self.workloads:
-            return self.workloads[image]
-        repo = image.split("@", 1)[0]
-        if ":" in repo.rsplit("/", 1)[-1]:
-            repo = repo.rsplit(":", 1)[0]
-        return self.workloads.get(repo)
+        return find_script(self.workloads, image)
 
     # --- pods ------------------------------------------------------------------------------
 

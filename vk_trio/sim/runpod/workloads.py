@@ -32,7 +32,7 @@ class Workload:
     duration: float | None = None  # seconds until the process exits; None: it never does
     exit_code: int = 0
     entrypoint: tuple[str, ...] = ()  # the image ENTRYPOINT; ``args`` are appended to it
-    cmd: tuple[str, ...] = ()  # the image CMD, as its registry config says (images.py serves it)
+    cmd: tuple[str, ...] = ()  # the image CMD, as its registry config says (sim/registry.py)
     pull_error: str | None = None  # the image cannot be pulled: the pod goes to ERROR
     registry_username: str | None = None  # a private image: needs a credential with this user
 

@@ -1,15 +1,18 @@
-"""An image registry stand-in: the OCI distribution calls that read an image's default command.
+"""An image registry stand-in, shared by the simulated clouds: the OCI distribution calls that
+read an image's default command.
 
-A Job that sets no ``command`` runs its image's ENTRYPOINT/CMD, and on RunPod vk-trio must know
-those words to wrap them for the exit code (providers/runpod/images.py reads them from the
-image's registry, as a container runtime does). There is no internet here, so the simulator
-answers for the images it has scripts for, at ``{sim.url}/registry``, acting as a pull-through
-mirror of every registry: ``?ns=docker.io`` names the upstream, as containerd's mirrors do.
+A Job that sets no ``command`` runs its image's ENTRYPOINT/CMD, and vk-trio must know those
+words to wrap them for the exit code (providers/images.py reads them from the image's registry,
+as a container runtime does). There is no internet here, so each simulated cloud answers for the
+images it has scripts for, at ``{sim.url}/registry``, acting as a pull-through mirror of every
+registry: ``?ns=docker.io`` names the upstream, as containerd's mirrors do. The clouds script
+images differently (their ``Workload`` types differ), so the registry only asks for an
+``ImageScript``: the ``entrypoint``, ``cmd`` and ``registry_username`` every script has.
 
 Only what a runtime reads to learn the command is served: a tag resolves to a multi-platform
 index (as Docker Hub serves), a digest to that index's image manifest or config blob; the
-config's ``Entrypoint``/``Cmd`` are the workload's ``entrypoint``/``cmd``. An unscripted image
-answers 404 ``MANIFEST_UNKNOWN``; a private one (``Workload.registry_username``) wants Basic
+config's ``Entrypoint``/``Cmd`` are the script's ``entrypoint``/``cmd``. An unscripted image
+answers 404 ``MANIFEST_UNKNOWN``; a private one (``registry_username`` set) wants Basic
 credentials with that user name, and answers 401 with a Basic challenge without them.
 """
 
@@ -19,11 +22,10 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from vk_trio.httpserver import Request, Response
-from vk_trio.sim.runpod.workloads import Workload
 
 PREFIX = "/registry"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -31,6 +33,30 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
 _PATH = re.compile(r"^/registry/v2/(?P<repo>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)$")
+S = TypeVar("S")
+
+
+class ImageScript(Protocol):
+    """What the registry needs of a simulated cloud's script of an image."""
+
+    @property
+    def entrypoint(self) -> tuple[str, ...]: ...
+
+    @property
+    def cmd(self) -> tuple[str, ...]: ...
+
+    @property
+    def registry_username(self) -> str | None: ...
+
+
+def find_script(scripts: Mapping[str, S], image: str) -> S | None:
+    """The script of ``image``: exact, or any tag of its repository; None: unscripted."""
+    if image in scripts:
+        return scripts[image]
+    repo = image.split("@", 1)[0]
+    if ":" in repo.rsplit("/", 1)[-1]:
+        repo = repo.rsplit(":", 1)[0]
+    return scripts.get(repo)
 
 
 def image_name(namespace: str | None, repository: str) -> str:
@@ -57,7 +83,7 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 class ImageRegistry:
     """Serves ``/registry/v2/...`` for the images ``scripted`` knows."""
 
-    def __init__(self, scripted: Callable[[str], Workload | None]) -> None:
+    def __init__(self, scripted: Callable[[str], ImageScript | None]) -> None:
         self.scripted = scripted
         self.blobs: dict[str, tuple[str, bytes]] = {}  # digest → (media type, document)
         self.requests: list[str] = []  # paths asked for, for tests
@@ -74,13 +100,13 @@ class ImageRegistry:
         repo, kind, ref = match["repo"], match["kind"], match["ref"]
         name = image_name(request.arg("ns"), repo)
         if not ref.startswith("sha256:"):
-            workload = self.scripted(f"{name}:{ref}")
-            if workload is None:
+            script = self.scripted(f"{name}:{ref}")
+            if script is None:
                 return _error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {name}:{ref}")
-            denied = _check_auth(request, workload)
+            denied = _check_auth(request, script)
             if denied is not None:
                 return denied
-            ref = self._publish(workload)
+            ref = self._publish(script)
         elif ref in self.blobs:
             denied = _check_auth(request, self.scripted(name))
             if denied is not None:
@@ -95,15 +121,15 @@ class ImageRegistry:
             body=b"" if request.method == "HEAD" else document,
         )
 
-    def _publish(self, workload: Workload) -> str:
-        """Store the config, manifest and index of ``workload``; return the index digest."""
+    def _publish(self, script: ImageScript) -> str:
+        """Store the config, manifest and index of ``script``; return the index digest."""
         config = _encode(
             {
                 "architecture": "amd64",
                 "os": "linux",
                 "config": {
-                    "Entrypoint": list(workload.entrypoint) or None,
-                    "Cmd": list(workload.cmd) or None,
+                    "Entrypoint": list(script.entrypoint) or None,
+                    "Cmd": list(script.cmd) or None,
                     "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                 },
                 "rootfs": {"type": "layers", "diff_ids": []},
@@ -138,8 +164,8 @@ class ImageRegistry:
         return _digest(index)
 
 
-def _check_auth(request: Request, workload: Workload | None) -> Response | None:
-    user = workload.registry_username if workload is not None else None
+def _check_auth(request: Request, script: ImageScript | None) -> Response | None:
+    user = script.registry_username if script is not None else None
     if user is None:
         return None
     header = request.headers.get("authorization", "")

@@ -1,17 +1,19 @@
 """An image's default command (ENTRYPOINT and CMD), read from its registry as a runtime does.
 
-Why this exists: RunPod restarts a container whose process exits and reports no exit code, so
-vk-trio wraps a Job's program in a shell that prints its exit code (mapping.py). To wrap the
-program it must know it: the pod's ``command``/``args``, or, when the pod sets neither (seed
-000's Job), the image's own default command, which only the image's config knows. A kubelet's
-container runtime reads the same config from the registry before it starts a container; we do
-that too, over the OCI distribution API: the manifest by tag (an index: the linux/amd64 entry),
-then the config blob. The bearer-token challenge of Docker Hub, GHCR, ECR and most registries
-is answered anonymously or with the pod's imagePullSecret; a Basic challenge with the secret.
+Why this exists: neither RunPod nor Vast.ai reports a container's exit code, so vk-trio runs a
+Job's program under a small shell wrapper that prints it (providers/runpod/mapping.py,
+providers/vastai/translate.py). To wrap the program it must know it: the pod's
+``command``/``args``, or, when the pod sets no command (seed 000's Job), the image's own default
+command, which only the image's config knows. A kubelet's container runtime reads the same
+config from the registry before it starts a container; we do that too, over the OCI
+distribution API: the manifest by tag (an index: the linux/amd64 entry), then the config blob.
+The bearer-token challenge of Docker Hub, GHCR, ECR and most registries is answered anonymously
+or with the pod's imagePullSecret; a Basic challenge with the secret. It is provider-neutral:
+each provider that wraps Jobs owns one reader.
 
 ``mirror`` sends every request to one pull-through mirror (``{mirror}/v2/...?ns=<registry>``, as
-containerd's mirrors do): air-gapped sites use that, and so does the simulated RunPod, which
-serves the scripted images' configs. A config is cached per image reference for an hour.
+containerd's mirrors do): air-gapped sites use that, and so do the simulated clouds, which serve
+the scripted images' configs. A config is cached per image reference for an hour.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
-PLATFORM = ("linux", "amd64")  # what RunPod's GPU hosts run
+PLATFORM = ("linux", "amd64")  # what the GPU clouds' hosts run
 CACHE_SECONDS = 3600.0
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -213,4 +215,4 @@ def _platform_entry(index: dict[str, Any], image: str) -> str:
             digest = entry.get("digest")
             if isinstance(digest, str):
                 return digest
-    raise InvalidSpec(f"image {image}: no {'/'.join(PLATFORM)} variant (RunPod runs linux/amd64)")
+    raise InvalidSpec(f"image {image}: no {'/'.join(PLATFORM)} variant (GPU hosts run linux/amd64)")
