@@ -1,4 +1,5 @@
-"""``python -m vk_trio.sim.vastai`` serves the same API as a separate process."""
+"""``python -m vk_trio.sim.vastai`` serves the same API (and its registry mirror) as a separate
+process."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ async def test_the_standalone_simulator_serves_offers_and_instances() -> None:
             line = await trio.to_thread.run_sync(process.stdout.readline)
             url = line.strip().rsplit(" ", 1)[-1]
             assert url.startswith("http://127.0.0.1:")
+            mirror = await trio.to_thread.run_sync(process.stdout.readline)
+            assert mirror.strip() == f"image registry mirror on {url}/registry"
             auth = {"authorization": "Bearer k1"}
             async with httpx2.AsyncClient(base_url=url, headers=auth, trust_env=False) as http:
                 offers = (await http.post("/api/v0/bundles/", json={"limit": 2})).json()["offers"]

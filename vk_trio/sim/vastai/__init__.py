@@ -8,6 +8,7 @@ our memory of them. It imports nothing of the agent.
 """
 
 from vk_trio.sim.vastai.app import DEFAULT_API_KEY, DEFAULT_EPOCH, Exchange, VastSim, trio_clock
+from vk_trio.sim.vastai.examples import seed_workloads
 from vk_trio.sim.vastai.offers import Marketplace, SimOffer, default_offers
 from vk_trio.sim.vastai.ratelimit import RateLimits
 from vk_trio.sim.vastai.workloads import Workload
@@ -22,5 +23,6 @@ __all__ = [
     "VastSim",
     "Workload",
     "default_offers",
+    "seed_workloads",
     "trio_clock",
 ]

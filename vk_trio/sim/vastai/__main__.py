@@ -1,7 +1,9 @@
 """``python -m vk_trio.sim.vastai --port N``: the simulated Vast.ai as a standalone server.
 
 For trying vk-trio (or any Vast.ai client: point its base URL here) without an account. The
-clock is the wall clock; everything else is the in-process simulator's default.
+clock is the wall clock; the seeds' example images are scripted (examples.py) and their
+registry configs served at ``/registry`` (give vk-trio ``VK_TRIO_REGISTRY_MIRROR`` with that
+URL); everything else is the in-process simulator's default.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from functools import partial
 import trio
 
 from vk_trio.sim.vastai.app import DEFAULT_API_KEY, VastSim, trio_clock
+from vk_trio.sim.vastai.examples import seed_workloads
 from vk_trio.sim.vastai.ratelimit import RateLimits
 
 
@@ -43,9 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         sim = VastSim(
             api_keys=args.api_keys or [DEFAULT_API_KEY], clock=trio_clock(epoch), rate_limits=limits
         )
+        for image, workload in seed_workloads().items():
+            sim.script(image, workload)
         async with trio.open_nursery() as nursery:
             port = await nursery.start(partial(sim.serve, host=args.host, port=args.port))
             print(f"vast.ai simulator listening on http://{args.host}:{port}", flush=True)
+            print(f"image registry mirror on {sim.registry_url}", flush=True)
 
     try:
         trio.run(run)

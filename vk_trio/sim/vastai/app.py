@@ -4,7 +4,9 @@
 scripted workloads, faults, the clock) and read it back (instances, ledger, the journal of every
 HTTP exchange, the violations of the OpenAPI document); ``serve`` puts the HTTP API of
 ``routes.py`` on a loopback port, in-process (``port = await nursery.start(sim.serve)``) or
-standalone (``python -m vk_trio.sim.vastai --port N``).
+standalone (``python -m vk_trio.sim.vastai --port N``). The same port serves the scripted images'
+registry configs at ``sim.registry_url`` (sim/registry.py), so a client can read the default
+command of an image the way it would from the image's real registry.
 
 Time is an injected clock of epoch seconds. The default follows trio's clock, so under
 ``autojump_clock`` boots, rate-limit intervals and log delays cost no real time.
@@ -20,7 +22,9 @@ from typing import Any
 
 import trio
 
-from vk_trio.httpserver import Response, serve
+from vk_trio.httpserver import Request, Response, serve
+from vk_trio.sim.registry import PREFIX as REGISTRY_PREFIX
+from vk_trio.sim.registry import ImageRegistry, find_script
 from vk_trio.sim.vastai.instances import SimInstance
 from vk_trio.sim.vastai.ledger import Ledger
 from vk_trio.sim.vastai.offers import Marketplace, SimOffer
@@ -117,6 +121,7 @@ class VastSim:
         self.ignored_filters: list[str] = []  # search fields the simulator does not know
         self.url = ""
         self._scripts: dict[str, Workload] = {}
+        self.images = ImageRegistry(self.scripted)
         self._faults: dict[str, list[_Fault]] = {}
         self._contract_errors = 0
         self._ids = itertools.count(20_000_001)
@@ -127,11 +132,15 @@ class VastSim:
         return self.clock()
 
     def script(self, image: str, workload: Workload) -> None:
-        """Instances of ``image`` rented from now on behave as ``workload`` says."""
+        """Instances of ``image`` (exact, or any tag of the repository) rented from now on
+        behave as ``workload`` says; the registry stand-in serves its entrypoint and cmd."""
         self._scripts[image] = workload
 
+    def scripted(self, image: str) -> Workload | None:
+        return find_script(self._scripts, image)
+
     def workload_for(self, image: str) -> Workload:
-        return self._scripts.get(image, self.default_workload)
+        return self.scripted(image) or self.default_workload
 
     def set_rate_limits(self, limits: RateLimits) -> None:
         self.limiter.limits = limits
@@ -250,7 +259,20 @@ class VastSim:
         from vk_trio.sim.vastai.routes import Api  # routes imports this module
 
         api = Api(self)
+
+        async def handle(request: Request) -> Response:
+            if request.path.startswith(REGISTRY_PREFIX + "/"):
+                return await self.images(request)
+            return await api(request)
+
         async with trio.open_nursery() as nursery:
-            bound: int = await nursery.start(partial(serve, api, host=host, port=port))
+            bound: int = await nursery.start(partial(serve, handle, host=host, port=port))
             self.url = f"http://{host}:{bound}"
             task_status.started(bound)
+
+    @property
+    def registry_url(self) -> str:
+        """A pull-through mirror of every image registry, for the scripted images."""
+        if not self.url:
+            raise RuntimeError("the simulator is not serving yet")
+        return self.url + REGISTRY_PREFIX

@@ -64,10 +64,12 @@ class SimInstance:
 
     @property
     def argv(self) -> list[str]:
-        """The container's process: the image entrypoint unless ``onstart`` overrides it
-        (``args`` runtype: the CLI sends ``--entrypoint`` as ``onstart``)."""
-        head = [self.onstart] if self.runtype == "args" and self.onstart else []
-        return (head or list(self.workload.entrypoint)) + list(self.args)
+        """The container's process, as Docker starts it: the image entrypoint unless ``onstart``
+        overrides it (``args`` runtype: the CLI sends ``--entrypoint`` as ``onstart``, which
+        also drops the image CMD), then ``args``, or the image CMD when there are none."""
+        if self.runtype == "args" and self.onstart:
+            return [self.onstart, *self.args]
+        return [*self.workload.entrypoint, *(self.args or self.workload.cmd)]
 
     def timeline(self, running_since: float) -> shell.Timeline:
         if self._timeline is None:

@@ -7,9 +7,11 @@ container's command prints and how it ends. Faults reproduce what clients met in
 fatal case), ``stuck_loading`` (hours of ``loading``, dstack#2809), ``offline``/``unknown`` (the
 host stops answering after ``fault_after`` seconds of running).
 
-The image's own command is ``entrypoint`` (what runs when the client overrides nothing); when the
-client overrides it with a shell (``onstart: "/bin/sh"``, ``args: ["-c", SCRIPT, ...]``), the
-shell module runs the script around the workload.
+The image's own command is ``entrypoint`` followed by ``cmd`` (what runs when the client
+overrides nothing; ``args`` replace ``cmd``, as with Docker); when the client overrides it with a
+shell (``onstart: "/bin/sh"``, ``args: ["-c", SCRIPT, ...]``), the shell module runs the script
+around the workload. The simulator's registry stand-in (sim/registry.py) serves ``entrypoint``
+and ``cmd`` as the image's config, so a client can read them as a container runtime would.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Workload:
     fault: str = ""
     fault_after: float = 0.0  # seconds of running before "offline"/"unknown"
     entrypoint: tuple[str, ...] = ("/usr/local/bin/app",)
+    cmd: tuple[str, ...] = ()  # the image CMD (its registry config says so too)
+    registry_username: str | None = None  # a private image: its registry wants this user
 
     def __post_init__(self) -> None:
         if self.fault not in FAULTS:
