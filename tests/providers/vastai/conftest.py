@@ -38,6 +38,7 @@ async def make_provider(sim: VastSim) -> AsyncIterator[MakeProvider]:
     made: list[VastProvider] = []
 
     def make(node_name: str = NODE, **kw: Any) -> VastProvider:
+        kw.setdefault("registry_mirror", sim.registry_url)
         provider = VastProvider(
             node_name,
             api_key=API_KEY,

@@ -73,6 +73,16 @@ def test_the_price_cap_is_the_lowest_of_node_pod_and_annotation(
         assert "dph_total" not in found
 
 
+@pytest.mark.parametrize(("gpus", "cap"), [(1, 0.3), (2, 0.6), (8, 2.4)])
+def test_the_nodes_max_gpu_price_is_per_gpu_so_an_instance_may_cost_it_times_its_gpus(
+    gpus: int, cap: float
+) -> None:
+    found = query({}, Policy(max_gpu_price=0.3), gpu_count=gpus)
+    assert found["dph_total"] == {"lte": pytest.approx(cap)}
+    lower = query({"vast.ai/price-max": "0.25"}, Policy(max_gpu_price=0.3), gpu_count=gpus)
+    assert lower["dph_total"] == {"lte": 0.25}  # the lowest cap still wins
+
+
 @pytest.mark.parametrize("text", ["0.30", "$0.30", " 0.3 ", "0.30/h", "$0.30/hr", ".3"])
 def test_prices_are_read_as_dollars_per_hour(text: str) -> None:
     assert selection.price(text) == pytest.approx(0.30)

@@ -52,10 +52,14 @@ def test_a_job_command_runs_under_the_exit_code_wrapper() -> None:
     assert marker == translate.ExitMarker(code=42, at=105.0)
 
 
-def test_a_job_without_a_command_is_refused_before_anything_is_paid() -> None:
-    with pytest.raises(InvalidSpec, match="command"):
-        translate.check(spec(restart_policy="OnFailure", args=("--x",)))
-    translate.check(spec(restart_policy="Always"))
+def test_a_job_without_a_command_runs_its_images_program_under_the_wrapper() -> None:
+    job = spec(restart_policy="OnFailure", args=("--x",))
+    body = translate.create_body(job, disk_gb=10, program=("/entry.sh", "--x"))
+    assert body["onstart"] == "/bin/sh"
+    assert body["args"][2:] == ["vk-trio", "/entry.sh", "--x"]
+    assert translate.wrapped(body["args"])
+    with pytest.raises(InvalidSpec, match="4096"):
+        translate.check(job, ("x" * 5000,))  # the image's program counts against the limit
 
 
 def test_the_marker_of_another_key_or_a_lookalike_is_ignored() -> None:

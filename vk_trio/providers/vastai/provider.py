@@ -3,7 +3,8 @@
 What the kubelet our users come from got wrong, this gets right, and the tests say so:
 
 * **Offers** come from the real JSON filter language (selection.py), cheapest first at the disk we
-  will rent, never above the lowest of the node's cap, the pod's cap and ``vast.ai/price-max``.
+  will rent, never above the lowest of the node's caps (``--max-gpu-price`` is per GPU, so times
+  the pod's GPU count), the pod's cap and ``vast.ai/price-max``.
 * **Create** is idempotent by ``spec.key``: a key this object rented is remembered; otherwise the
   account is searched for the key's label first. A create whose outcome is unknown (timeout,
   5xx) is never repeated blindly: the label is looked up again. An offer that vanished is
@@ -16,7 +17,9 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
   language has no prefix operator and the server's string ordering is not documented, so the
   node's instances are picked by their label here rather than by a range query there.
 * **Jobs** get their real exit code from the wrapper's marker line (translate.py), read through
-  the logs endpoint at most every ``exit_poll_seconds`` per instance.
+  the logs endpoint at most every ``exit_poll_seconds`` per instance. A Job without a command
+  runs its image's ENTRYPOINT and CMD, which are read from the image's registry (images.py) so
+  the wrapper can run them, as RunPod's provider does.
 * **Delete** destroys (storage bills until destroy, so stopping is never enough); gone is success.
 * There is no limit on the number of pods: Vast.ai's market is the limit.
 """
@@ -40,9 +43,9 @@ from vk_trio.providers.base import (
     Instance,
     InstanceSpec,
     InstanceState,
+    InvalidSpec,
     LogLine,
     LogOptions,
-    LogsUnavailable,
     NoCapacity,
     Offer,
     PaymentRequired,
@@ -50,6 +53,7 @@ from vk_trio.providers.base import (
     ProviderUnavailable,
     Requirements,
 )
+from vk_trio.providers.images import ImageConfigReader
 from vk_trio.providers.vastai import selection, translate
 from vk_trio.providers.vastai.client import (
     DEFAULT_BASE_URL,
@@ -57,10 +61,9 @@ from vk_trio.providers.vastai.client import (
     VastClient,
     error_for,
 )
+from vk_trio.providers.vastai.logs import read_logs
 from vk_trio.providers.vastai.status import (
     ANNOTATION_PREFIX,
-    ERROR_MESSAGE,
-    LOST,
     VastInstance,
     decode_row,
     instance_from,
@@ -84,6 +87,8 @@ class VastProvider:
         api_key: the Vast.ai API key (``VAST_API_KEY``); sent only as a Bearer header.
         base_url: any server speaking the Vast.ai API (the simulator in tests).
         max_price_per_hour: the node's cap in $/h for one instance (``None``: no cap).
+        max_gpu_price: the node's cap in $/h per GPU (``--max-gpu-price``): an instance with N
+            GPUs may cost N times this (``dph_total``, disk included).
         min_reliability: floor on ``reliability2`` (dstack's default 0.9).
         min_direct_ports: floor on ``direct_port_count`` (pods reach their ports through them).
         default_disk_gb: disk rented when neither ``vast.ai/disk`` nor the pod says.
@@ -94,6 +99,8 @@ class VastProvider:
             still reported as PROVISIONING.
         exit_poll_seconds: how often a running Job's logs are read for its exit marker.
         follow_poll_seconds: how often followed logs are fetched again.
+        registry_mirror: a pull-through mirror for reading image configs (images.py).
+        images: the image config reader (default: one of our own, with ``registry_mirror``).
     """
 
     name = NAME
@@ -105,6 +112,7 @@ class VastProvider:
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         max_price_per_hour: float | None = None,
+        max_gpu_price: float | None = None,
         min_reliability: float = 0.90,
         min_direct_ports: int = 1,
         default_disk_gb: float = 20.0,
@@ -116,10 +124,13 @@ class VastProvider:
         follow_poll_seconds: float = 5.0,
         transport: httpx2.AsyncBaseTransport | None = None,
         trust_env: bool = True,
+        registry_mirror: str | None = None,
+        images: ImageConfigReader | None = None,
     ) -> None:
         self.node_name = node_name
         self.policy = selection.Policy(
             max_price_per_hour=max_price_per_hour,
+            max_gpu_price=max_gpu_price,
             min_reliability=min_reliability,
             min_direct_ports=min_direct_ports,
             default_disk_gb=default_disk_gb,
@@ -142,9 +153,11 @@ class VastProvider:
         self._markers: dict[str, translate.ExitMarker] = {}
         self._marker_checked: dict[str, float] = {}
         self._first_running: dict[str, float] = {}
+        self.images = images or ImageConfigReader(mirror=registry_mirror)
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.images.aclose()
 
     # --- check and offers ------------------------------------------------------------------------
 
@@ -215,7 +228,9 @@ class VastProvider:
                 return existing
             if offer.provider != self.name or not offer.offer_id.isdigit():
                 raise NoCapacity(f"offer {offer.offer_id!r} is not a Vast.ai offer")
-            body = translate.create_body(spec, disk_gb=chosen.disk_gb)
+            program = await self._program(spec)
+            translate.check(spec, program)
+            body = translate.create_body(spec, disk_gb=chosen.disk_gb, program=program)
             try:
                 answer = await self.client.create_instance(int(offer.offer_id), body)
             except CreateOutcomeUnknown:
@@ -237,6 +252,19 @@ class VastProvider:
                 if not isinstance(error, PaymentRequired | ProviderAuthFailed):
                     error = NoCapacity(f"{error.message}; instance {new_id} was destroyed")
             raise error
+
+    async def _program(self, spec: InstanceSpec) -> tuple[str, ...]:
+        """For a Job without a command: what its image runs (ENTRYPOINT, then the pod's args or
+        the image's CMD), read from the image's registry so the exit-code wrapper can run it."""
+        if not spec.wants_exit_code or spec.command:
+            return ()
+        config = await self.images.read(spec.image, spec.registry_auth)
+        program = (*config.entrypoint, *(spec.args or config.cmd))
+        if not program:
+            raise InvalidSpec(
+                f"image {spec.image} has neither ENTRYPOINT nor CMD: set the container's command"
+            )
+        return program
 
     def _rented(self, spec: InstanceSpec, offer: Offer, instance_id: int) -> Instance:
         return Instance(
@@ -348,48 +376,11 @@ class VastProvider:
 
     # --- logs ------------------------------------------------------------------------------------
 
-    async def logs(self, instance_id: str, opts: LogOptions) -> AsyncIterator[LogLine]:
-        if not instance_id.isdigit():
-            raise LogsUnavailable(f"{instance_id!r} is not a Vast.ai instance")
-        budget = opts.limit_bytes if opts.limit_bytes is not None else math.inf
-        if not opts.follow:
-            text = await self.client.request_logs(int(instance_id), tail=opts.tail_lines)
-            for line in _user_lines(text):
-                budget -= len(line) + 1
-                if budget < 0:
-                    return
-                yield LogLine(text=line)
-            return
-        sent: int | None = None
-        ending, alive, waited = False, False, 0.0
-        while True:
-            text = await self.client.request_logs(int(instance_id))
-            lines = _user_lines(text)
-            if sent is None:
-                tail = opts.tail_lines
-                sent = max(0, len(lines) - tail) if tail is not None else 0
-            for line in lines[sent:]:
-                budget -= len(line) + 1
-                if budget < 0:
-                    return
-                yield LogLine(text=line)
-            sent = max(sent, len(lines))
-            if ending or any(translate.is_marker(line) for line in text.splitlines()):
-                return
-            row = await self.client.show_instance(int(instance_id))
-            if row is None:
-                waited += self.follow_poll_seconds
-                if alive or waited > self.read_grace_seconds:
-                    return  # destroyed
-            else:
-                alive = True
-                status, message = row.get("actual_status"), str(row.get("status_msg") or "")
-                failed = status in ("created", "loading") and ERROR_MESSAGE.search(message)
-                ending = status in LOST or bool(failed)
-            if not ending:
-                await trio.sleep(self.follow_poll_seconds)
-
-
-def _user_lines(text: str) -> list[str]:
-    """The container's lines, without the Job wrapper's marker."""
-    return [line for line in text.splitlines() if not translate.is_marker(line)]
+    def logs(self, instance_id: str, opts: LogOptions) -> AsyncIterator[LogLine]:
+        return read_logs(
+            self.client,
+            instance_id,
+            opts,
+            poll_seconds=self.follow_poll_seconds,
+            grace_seconds=self.read_grace_seconds,
+        )

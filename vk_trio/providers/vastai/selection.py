@@ -10,6 +10,12 @@ builds the real JSON filter document instead, in the API's units: GPU names with
 2% under the asked size), ``disk_space`` in GB with ``allocated_storage`` set to the same disk so
 that ``dph_total`` prices the storage we will rent.
 
+**Price caps.** Vast.ai prices an instance by ``dph_total``: its GPUs plus the disk we rent, per
+hour, which is what the bill grows by. Every cap applies to that one number, and the lowest
+wins: ``vast.ai/price-max``, the pod's own cap, the node's whole-instance cap, and the node's
+``--max-gpu-price``, which is per GPU (as for RunPod) and so caps an instance at that price times
+the pod's GPU count.
+
 Everything here is pure: parsing fails with ``InvalidAnnotation`` (the pod waits for a fix),
 never with anything else.
 """
@@ -61,7 +67,8 @@ _PRICE = re.compile(
 class Policy:
     """The node's floors and defaults (constructor arguments of the provider)."""
 
-    max_price_per_hour: float | None = None
+    max_price_per_hour: float | None = None  # $/h for the whole instance
+    max_gpu_price: float | None = None  # $/h per GPU: the instance's cap is this times its GPUs
     min_reliability: float = 0.90
     min_direct_ports: int = 1
     default_disk_gb: float = 20.0
@@ -123,7 +130,10 @@ def gpu_names(annotations: Mapping[str, str]) -> tuple[str, ...]:
 def select(need: Requirements, policy: Policy) -> Selection:
     """Parse the annotations (``InvalidAnnotation`` when one is wrong) and combine the caps."""
     notes = need.annotations
+    gpus = max(1, need.gpu_count)
     caps = [c for c in (policy.max_price_per_hour, need.max_price_per_hour) if c is not None]
+    if policy.max_gpu_price is not None:
+        caps.append(policy.max_gpu_price * gpus)
     if PRICE_MAX in notes:
         caps.append(price(notes[PRICE_MAX]))
     try:
@@ -138,7 +148,7 @@ def select(need: Requirements, policy: Policy) -> Selection:
         disks.append(need.disk_gb)
     return Selection(
         gpu_names=gpu_names(notes),
-        gpu_count=max(1, need.gpu_count),
+        gpu_count=gpus,
         gpu_ram_mb=math.floor(max(ram_bytes) / 2**20 * GPU_RAM_TOLERANCE) if ram_bytes else None,
         max_price=min(caps) if caps else None,
         countries=where,

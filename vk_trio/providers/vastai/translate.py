@@ -7,19 +7,22 @@
 exactly as a kubelet would run the container.
 
 **Jobs.** Vast.ai reports that a container ``exited``, never with which code. For a spec that
-``wants_exit_code`` and has a command, the command runs under a small POSIX-shell wrapper::
+``wants_exit_code``, the program runs under a small POSIX-shell wrapper::
 
     /bin/sh -c '"$@"; code=$?; echo "vk-trio-exit key=KEY code=$code at=$(date +%s)";
-                while :; do sleep 3600; done' vk-trio COMMAND ARGS...
+                while :; do sleep 3600; done' vk-trio PROGRAM ARGS...
 
 It prints one marker line with the real exit code, then idles so the container (and its logs)
 stay up until vk-trio reads the marker and deletes the instance. The image must therefore have a
 POSIX ``/bin/sh`` at that path (every distribution and busybox image has; ``FROM scratch`` and
 distroless images do not, and fail with an OCI "executable file not found" error, which vk-trio
-reports), and a Job's container must set ``command``: the image's default command is invisible
-to vk-trio (it is in the image, not the pod), so it could not be wrapped, and ``check`` refuses
-such a Job rather than run it to an unknowable end. ``date +%s`` is not POSIX; where it is
-missing the marker has no time and vk-trio uses the time it read the marker.
+reports). The program is the pod's ``command`` + ``args``; a Job that sets no command runs what
+its image would: the image's ENTRYPOINT followed by the pod's ``args``, or by the image's CMD
+when there are none. Those words are in the image, not the pod, so the provider reads them from
+the image's registry config (providers/images.py) and passes them here as ``program``; since
+``onstart`` replaces the ENTRYPOINT on Vast.ai, the whole program runs under the wrapper, even
+behind an entrypoint script that would ignore its arguments. ``date +%s`` is not POSIX; where it
+is missing the marker has no time and vk-trio uses the time it read the marker.
 
 **Ownership.** Every instance carries the label ``vk-trio/<node>/<pod uid>.<attempt>`` (``/job``
 appended for specs that want an exit code): that is how a restarted vk-trio finds what it owns,
@@ -108,11 +111,14 @@ def wrapper(key: str) -> str:
     )
 
 
-def argv(spec: InstanceSpec) -> tuple[str | None, list[str]]:
-    """``onstart`` (the entrypoint override, or ``None``) and ``args``."""
+def argv(spec: InstanceSpec, program: tuple[str, ...] = ()) -> tuple[str | None, list[str]]:
+    """``onstart`` (the entrypoint override, or ``None``) and ``args``. ``program``: what the
+    image runs (ENTRYPOINT, then args or CMD), for a Job that sets no command."""
     command = list(spec.command)
-    if spec.wants_exit_code and command:
-        return "/bin/sh", ["-c", wrapper(spec.key), WRAPPER_NAME, *command, *spec.args]
+    if spec.wants_exit_code:
+        words = [*command, *spec.args] if command else list(program)
+        if words:
+            return "/bin/sh", ["-c", wrapper(spec.key), WRAPPER_NAME, *words]
     if command:
         return command[0], command[1:] + list(spec.args)
     return None, list(spec.args)
@@ -137,23 +143,17 @@ def image_login(spec: InstanceSpec) -> str | None:
     return f"-u {auth.username} -p {auth.password} {auth.server}"
 
 
-def check(spec: InstanceSpec) -> None:
+def check(spec: InstanceSpec, program: tuple[str, ...] = ()) -> None:
     """Raise ``InvalidSpec`` for what Vast.ai would refuse or could not run."""
     if not spec.image.strip():
         raise InvalidSpec("the container has no image")
-    if spec.wants_exit_code and not spec.command:
-        raise InvalidSpec(
-            "on Vast.ai a Job's container needs a command: Vast.ai does not report exit codes, "
-            "so vk-trio runs the command under /bin/sh to read its exit code, and cannot see an "
-            "image's default command"
-        )
     if len(spec.image) > MAX_IMAGE:
         raise InvalidSpec(f"the image reference is longer than {MAX_IMAGE} characters")
     if not _SAFE_KEY.match(spec.key):
         raise InvalidSpec(f"pod uid {spec.pod_uid!r} has characters a Vast.ai label cannot carry")
     if len(label(spec)) > MAX_LABEL:
         raise InvalidSpec(f"the instance label would be longer than {MAX_LABEL} characters")
-    onstart, args = argv(spec)
+    onstart, args = argv(spec, program)
     if len(onstart or "") + sum(len(a) for a in args) > MAX_COMMAND:
         raise InvalidSpec(f"command and args are longer than Vast.ai's {MAX_COMMAND} characters")
     for name in spec.env:
@@ -172,9 +172,11 @@ def check(spec: InstanceSpec) -> None:
             raise InvalidSpec("registry credentials with whitespace cannot be passed to Vast.ai")
 
 
-def create_body(spec: InstanceSpec, *, disk_gb: float) -> dict[str, Any]:
-    """The body of ``PUT /api/v0/asks/{offer_id}/``."""
-    onstart, args = argv(spec)
+def create_body(
+    spec: InstanceSpec, *, disk_gb: float, program: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The body of ``PUT /api/v0/asks/{offer_id}/`` (``program``: as for ``argv``)."""
+    onstart, args = argv(spec, program)
     body: dict[str, Any] = {
         "client_id": "me",
         "image": spec.image,
