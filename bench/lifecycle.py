@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="vk-trio lifecycle benchmark")
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--big", type=int, default=10000)
-    parser.add_argument("--qps", type=float, default=50.0)
-    parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--qps", type=float, default=100.0)
+    parser.add_argument("--burst", type=int, default=200)
     parser.add_argument(
         "--state-dir",
         type=Path,

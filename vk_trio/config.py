@@ -43,8 +43,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     memory: str = "4Ti"
     taint: str = "virtual-kubelet.io/provider={provider}:NoSchedule"
     disable_taint: bool = False
-    kube_qps: float = 50.0
-    kube_burst: int = 100
+    kube_qps: float = 100.0  # one write per pod: 100 pods/s; bench/lifecycle.py
+    kube_burst: int = 200
     grace_period: float = 20.0  # shutdown grace, seconds
     node_ip: str = ""  # InternalIP of the node; empty: the host's outbound address
     kubelet_port: int = 10250
