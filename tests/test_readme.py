@@ -20,3 +20,22 @@ def test_every_flag_and_env_var_is_in_the_configuration_reference() -> None:
 def test_the_two_commands_open_the_readme() -> None:
     top = README.split("## ", 1)[0]
     assert "make demo" in top and "make test" in top
+
+
+def test_the_documented_defaults_are_the_real_ones() -> None:
+    from vk_trio.config import Config
+
+    defaults = Config()
+    rows = {
+        cells[1].strip("` "): cells[4].strip("` ")
+        for line in README.split("## Configuration", 1)[1].splitlines()
+        if line.startswith("| `--") and len(cells := line.split("|")) > 5
+    }
+    for setting in SETTINGS:
+        value = getattr(defaults, setting.field)
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        if isinstance(value, bool):
+            value = str(value).lower()
+        expected = "—" if value in (None, "") else str(value)
+        assert rows[setting.flag] == expected, setting.flag
