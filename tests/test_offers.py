@@ -1,32 +1,60 @@
-"""``vk-trio offers``: the table, its filters and order, the simulator notice, and exit codes."""
+"""``vk-trio offers``: the table, its filters and order, the simulator notice, and exit codes,
+for RunPod and for Vast.ai (the seed's ``--gpu-type "RTX 3060" --region "North America"``)."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
 from tests.sim.runpod.support import API_KEY
+from tests.sim.vastai.support import API_KEY as VAST_KEY
 from vk_trio.cli import main
 from vk_trio.sim.runpod import RunPodSim
+from vk_trio.sim.vastai import VastSim
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_ENV = ("RUNPOD_API_KEY", "RUNPOD_API_KEY_FILE", "CREDENTIALS_DIRECTORY", "RUNPOD_API_URL")
+VAST_ENV = ("VAST_API_KEY", "VAST_API_KEY_FILE", "VAST_API_URL")
+VAST_HEADER = [
+    "GPU",
+    "TYPE",
+    "MEMORY",
+    "GPUS",
+    "$/H",
+    "LOCATION",
+    "HOSTING",
+    "RELIABILITY",
+    "OFFER",
+]
 
 
 @pytest.fixture(autouse=True)
 def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (*KEY_ENV, "DATACENTER_IDS", "MAX_GPU_PRICE", "VK_PROVIDER"):
+    for name in (*KEY_ENV, *VAST_ENV, "DATACENTER_IDS", "MAX_GPU_PRICE", "VK_PROVIDER"):
         monkeypatch.delenv(name, raising=False)
 
 
-def rows(stdout: str) -> list[list[str]]:
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """``offers`` quiets vk-trio's logging for its one process; later tests must hear it."""
+    logger = logging.getLogger("vk_trio")
+    level, handlers, propagate = logger.level, list(logger.handlers), logger.propagate
+    yield
+    logger.setLevel(level)  # setLevel, not .level: it also clears the loggers' level caches
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
+
+
+def rows(stdout: str, header: list[str] | None = None) -> list[list[str]]:
     """The table's data rows, split on runs of two or more spaces."""
     lines = stdout.strip().splitlines()
-    assert lines[0].split() == [
+    assert lines[0].split() == header or [
         "GPU",
         "TYPE",
         "MEMORY",
@@ -131,4 +159,98 @@ async def test_with_a_key_it_asks_the_runpod_api_url_and_never_shows_the_key(
     refused = await offers_cli("--runpod-api-url", sim.url, key="wrong-key-123")
     assert refused.returncode == 1
     assert b"ProviderAuthFailed" in refused.stderr and b"wrong-key-123" not in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+
+
+# --- Vast.ai -----------------------------------------------------------------------------------
+
+
+def test_the_seeds_north_american_rtx_3060s_are_listed_cheapest_first_from_the_simulator(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["offers", "--provider", "vastai", "--gpu-type", "RTX 3060"]
+    assert main([*argv, "--region", "North America", "--max-price", "0.30"]) == 0
+    out, err = capsys.readouterr()
+    table = rows(out, VAST_HEADER)
+    assert [(row[0], row[1], row[4]) for row in table] == [
+        ("RTX 3060", "12 GB", "Quebec, CA"),
+        ("RTX 3060", "12 GB", "Ohio, US"),
+    ]
+    assert [float(row[3]) for row in table] == sorted(float(row[3]) for row in table)
+    assert all(float(row[3]) <= 0.30 for row in table)
+    assert "no VAST_API_KEY set" in err and "SIMULATED Vast.ai" in err
+
+
+def test_fallback_gpus_country_codes_and_disk_filter_and_price_the_vast_ai_table(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["offers", "--provider", "vastai", "--gpu-type", "RTX 3090, RTX 4090"]
+    assert main([*argv, "--region", "US", "--disk", "100"]) == 0
+    table = rows(capsys.readouterr().out, VAST_HEADER)
+    # Nevada's 3090 is unreliable and Oregon's 4090 unverified: neither is offered
+    assert [(row[0], row[4]) for row in table] == [("RTX 4090", "California, US")]
+    assert float(table[0][3]) == pytest.approx(0.31 + 100 * 0.15 / 720, abs=5e-4)
+
+
+def test_the_nodes_max_gpu_price_caps_vast_ai_offers_per_gpu(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_GPU_PRICE", "0.07")
+    assert main(["offers", "--provider", "vastai", "--gpu-type", "RTX 3060"]) == 0
+    assert [row[4] for row in rows(capsys.readouterr().out, VAST_HEADER)] == ["Quebec, CA"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--region", "Mars"], "--region: 'Mars' is neither a region"),
+        (["--gpu-type", " , "], "--gpu-type: ' , ' is not a GPU type"),
+        (["--disk", "big"], "--disk: 'big' is not a number"),
+        (["--datacenter-ids", "EU-RO-1"], "--datacenter-ids: only for --provider runpod"),
+        (["--cloud-type", "SECURE"], "--cloud-type: only for --provider runpod"),
+        (["--vast-api-url", "http://127.0.0.1:9"], "VAST_API_KEY is not"),
+    ],
+)
+def test_a_bad_or_foreign_vast_ai_value_exits_2_with_one_line_naming_it(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["offers", "--provider", "vastai", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_region_is_refused_for_runpod(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["offers", "--region", "Europe"]) == 2
+    assert "--region: only for --provider vastai" in capsys.readouterr().err
+
+
+async def vast_offers_cli(*argv: str, key: str) -> subprocess.CompletedProcess[bytes]:
+    env = {"PATH": "/usr/bin:/bin", "VAST_API_KEY": key, "HOME": str(Path.home())}
+    return await trio.run_process(
+        [sys.executable, "-m", "vk_trio", "offers", "--provider", "vastai", *argv],
+        env=env,
+        cwd=str(ROOT),
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+
+
+async def test_with_a_key_it_asks_the_vast_api_url_and_never_shows_the_key(
+    nursery: trio.Nursery,
+) -> None:
+    sim = VastSim(api_keys=[VAST_KEY])
+    await nursery.start(sim.serve)
+    done = await vast_offers_cli("--vast-api-url", sim.url, "--gpu-type", "L40S", key=VAST_KEY)
+    assert done.returncode == 0, done.stderr
+    (row,) = rows(done.stdout.decode(), VAST_HEADER)
+    assert row[:2] + row[4:5] == ["L40S", "44.99 GB", "Sao Paulo, BR"]
+    assert b"SIMULATED" not in done.stderr
+    (search,) = [e for e in sim.journal if e.operation == "searchOffers"]
+    assert search.auth == "bearer"
+
+    refused = await vast_offers_cli("--vast-api-url", sim.url, key="wrong-key-456")
+    assert refused.returncode == 1
+    assert b"ProviderAuthFailed" in refused.stderr and b"wrong-key-456" not in refused.stderr
     assert len(refused.stderr.splitlines()) == 1

@@ -5,7 +5,14 @@ console or on the bill. This command asks the provider the same question the nod
 when it places a pod (``Provider.offers`` with the pod's requirements and the node's settings:
 ``--max-gpu-price``, ``--datacenter-ids`` and the API URL and key, from flags, environment or
 config file) and prints the answer as a table. Without an API key it asks the embedded simulated
-cloud, and says so on stderr, so the table's prices are examples, not quotes.
+cloud and says so on stderr, so the table's prices are examples, not quotes.
+
+The same flags work for every provider where the clouds share the idea: ``--gpu-type`` (a comma
+list; RunPod's ``runpod.io/gpu-type-ids``, Vast.ai's ``vast.ai/gpu-type`` then
+``vast.ai/gpu-fallbacks``), ``--gpu-memory``, ``--gpus``, ``--disk``, ``--max-price`` (the
+whole instance, per hour). Where they do not, a flag belongs to one provider and is refused for
+the other rather than ignored: ``--region`` (a continent or country codes) is Vast.ai's,
+``--datacenter-ids`` and ``--cloud-type`` are RunPod's.
 
 Values are checked here, before any network call: a bad one exits 2 with one line naming the
 flag (argparse's own errors would print the usage block too, so flags are parsed as strings).
@@ -29,19 +36,32 @@ if TYPE_CHECKING:
 
 CLOUD_TYPES = ("SECURE", "COMMUNITY")
 _DATACENTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+_GPU_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()/+-]*$")
 NO_OFFER = 1  # exit code when nothing matches (the values were fine)
 COLUMNS = ("GPU TYPE", "MEMORY", "GPUS", "$/H", "DATACENTER", "CLOUD", "STOCK")
+VAST_COLUMNS = ("GPU TYPE", "MEMORY", "GPUS", "$/H", "LOCATION", "HOSTING", "RELIABILITY", "OFFER")
+RUNPOD_ONLY = {"datacenter_ids": "--datacenter-ids", "cloud_type": "--cloud-type"}
+VASTAI_ONLY = {"region": "--region"}
+TITLES = {"runpod": "RunPod", "vastai": "Vast.ai"}
+HINTS = {
+    "--region": "; for RunPod use --datacenter-ids",
+    "--datacenter-ids": "; for Vast.ai use --region (a continent or country codes)",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--provider", default="runpod", help="cloud provider (default: runpod)")
+    add("--provider", default="runpod", help="cloud provider: runpod (default) or vastai")
+    add("--gpu-type", metavar="NAMES", help="comma-separated GPU types, preferred first")
     add("--gpu-memory", metavar="GB", help="at least this much memory per GPU")
     add("--gpus", metavar="N", default="1", help="GPUs per instance (default: 1)")
+    add("--disk", metavar="GB", help="disk to rent (Vast.ai prices offers at this size)")
     add("--max-price", metavar="USD", help="highest $/hour for the whole instance")
-    add("--datacenter-ids", metavar="IDS", help="comma-separated allowed datacenters")
+    add("--region", metavar="REGION", help="continent or country codes (Vast.ai)")
+    add("--datacenter-ids", metavar="IDS", help="comma-separated allowed datacenters (RunPod)")
     add("--cloud-type", metavar="TYPE", help="SECURE (default) or COMMUNITY (RunPod)")
     add("--runpod-api-url", metavar="URL", help="RunPod API base URL [env RUNPOD_API_URL]")
+    add("--vast-api-url", metavar="URL", help="Vast.ai API base URL [env VAST_API_URL]")
     add("--config", metavar="FILE", help="TOML config file of the node (flags and env win)")
 
 
@@ -60,7 +80,8 @@ def main(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     if key_name is not None and api_key(config.provider, env) is None:
         print(
             f"vk-trio: no {key_name} set: these offers come from the embedded SIMULATED "
-            f"{config.provider} (example prices and stock), not from the real one",
+            f"{TITLES.get(config.provider, config.provider)} (example prices and stock), not "
+            "from the real one",
             file=sys.stderr,
         )
     offers, error = trio.run(_ask, config, need, env)
@@ -72,7 +93,7 @@ def main(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
 
         print(f"vk-trio: no offer right now for {describe(need)}", file=sys.stderr)
         return NO_OFFER
-    print(table(offers))
+    print(table(offers, config.provider))
     return 0
 
 
@@ -84,13 +105,24 @@ def settings(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, 
     gpus = _number(args.gpus, "--gpus", integer=True)
     memory = _number(args.gpu_memory, "--gpu-memory")
     price = _number(args.max_price, "--max-price")
+    disk = _number(args.disk, "--disk")
+    provider = args.provider.strip()
+    _one_provider(args, provider)
     annotations: dict[str, str] = {}
     if args.cloud_type is not None:
         cloud = args.cloud_type.strip().upper()
         if cloud not in CLOUD_TYPES:
             raise ConfigError(f"--cloud-type: {args.cloud_type!r} is not SECURE or COMMUNITY")
         annotations["runpod.io/cloud-type"] = cloud
-    flags: dict[str, Any] = {"provider": args.provider, "runpod_api_url": args.runpod_api_url}
+    if args.gpu_type is not None:
+        annotations |= _gpu_types(args.gpu_type, provider)
+    if args.region is not None:
+        annotations["vast.ai/region"] = _region(args.region)
+    flags: dict[str, Any] = {
+        "provider": provider,
+        "runpod_api_url": args.runpod_api_url,
+        "vast_api_url": args.vast_api_url,
+    }
     if args.datacenter_ids is not None:
         ids = [dc.strip() for dc in args.datacenter_ids.split(",") if dc.strip()]
         bad = [dc for dc in ids if not _DATACENTER.match(dc)]
@@ -102,10 +134,44 @@ def settings(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, 
     need = Requirements(
         gpu_count=int(gpus or 1),
         gpu_memory_gb=memory,
+        disk_gb=disk,
         max_price_per_hour=price,
         annotations=annotations,
     )
     return config, need
+
+
+def _one_provider(args: argparse.Namespace, provider: str) -> None:
+    """Refuse a flag of the other provider: ignoring a filter would list offers it excludes."""
+    for owner, only in (("runpod", RUNPOD_ONLY), ("vastai", VASTAI_ONLY)):
+        for field, flag in only.items():
+            if provider != owner and getattr(args, field) is not None:
+                raise ConfigError(f"{flag}: only for --provider {owner}{HINTS.get(flag, '')}")
+
+
+def _gpu_types(text: str, provider: str) -> dict[str, str]:
+    """``--gpu-type`` as the provider's annotations (the first name is preferred)."""
+    names = [" ".join(name.split()) for name in text.split(",") if name.strip()]
+    bad = [name for name in names if not _GPU_NAME.match(name)]
+    if bad or not names:
+        shown = bad[0] if bad else text
+        raise ConfigError(f"--gpu-type: {shown!r} is not a GPU type such as 'RTX 4090'")
+    if provider == "vastai":
+        found = {"vast.ai/gpu-type": names[0]}
+        if names[1:]:
+            found["vast.ai/gpu-fallbacks"] = ",".join(names[1:])
+        return found
+    return {"runpod.io/gpu-type-ids": ",".join(names)}
+
+
+def _region(text: str) -> str:
+    from vk_trio.providers.vastai.regions import RegionError, countries
+
+    try:
+        countries(text)
+    except RegionError as exc:
+        raise ConfigError(f"--region: {exc}") from None
+    return text
 
 
 def _number(text: str | None, flag: str, *, integer: bool = False) -> float | None:
@@ -142,22 +208,35 @@ async def _ask(
     return offers, error
 
 
-def table(offers: Sequence[Offer]) -> str:
+def table(offers: Sequence[Offer], provider: str = "runpod") -> str:
     """Aligned columns, one offer a line, in the order given (the provider's: cheapest first)."""
-    rows = [COLUMNS] + [
-        (
-            offer.gpu_type,
-            f"{offer.gpu_memory_gb:g} GB",
-            str(offer.gpu_count),
-            f"{offer.price_per_hour:.3f}",
-            offer.location or "any",
-            offer.cloud_type or "-",
-            offer.details.get("availability", "-"),
-        )
-        for offer in offers
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    header, cells = (VAST_COLUMNS, _vast_cells) if provider == "vastai" else (COLUMNS, _cells)
+    rows: list[Sequence[str]] = [header, *(cells(offer) for offer in offers)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
+    )
+
+
+def _cells(offer: Offer) -> tuple[str, ...]:
+    return (
+        offer.gpu_type,
+        f"{offer.gpu_memory_gb:g} GB",
+        str(offer.gpu_count),
+        f"{offer.price_per_hour:.3f}",
+        offer.location or "any",
+        offer.cloud_type or "-",
+        offer.details.get("availability", "-"),
+    )
+
+
+def _vast_cells(offer: Offer) -> tuple[str, ...]:
+    """Where the host is, its hosting type and reliability, and the offer id to rent."""
+    return (
+        *_cells(offer)[:4],
+        offer.location or "-",
+        offer.cloud_type or "-",
+        offer.details.get("reliability2", "-"),
+        offer.offer_id,
     )
