@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.providers.vastai.controlplane_support import SEED_ANNOTATIONS
 from tests.sim.vastai.support import API_KEY
 from vk_trio.cli import main
 from vk_trio.config import load_config
@@ -22,15 +23,6 @@ from vk_trio.providers import registry
 from vk_trio.providers.base import Requirements
 from vk_trio.providers.vastai import VastProvider
 from vk_trio.sim.vastai import VastSim
-
-SEED_ANNOTATIONS = {
-    "vast.ai/gpu-type": "RTX 3060",
-    "vast.ai/gpu-fallbacks": "RTX 3060 Ti,RTX 4060,RTX 4070,RTX 3090",
-    "vast.ai/price-max": "0.30",
-    "vast.ai/region": "North America",
-    "vast.ai/memory": "12GB",
-    "vast.ai/disk": "50GB",
-}
 
 
 class Records(logging.Handler):

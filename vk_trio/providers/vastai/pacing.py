@@ -9,6 +9,8 @@ the server sees is never shorter than the interval, whatever the network does.
 
 A 429 still happens (another client on the same account, a limit lower than documented); then
 the endpoint's next turn moves out by a growing, jittered delay, for every caller of it at once.
+Backoffs grow from the endpoint's own interval, so shrinking the intervals (tests against a
+simulator with shrunk limits) shrinks them too; with Vast.ai's intervals they start at 1 s or more.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ DEFAULT_INTERVALS: dict[str, float] = {
 }
 MARGIN = 0.05  # seconds added to every interval (clock granularity)
 MAX_BACKOFF = 60.0
+MIN_BACKOFF = 0.05  # seconds: the first backoff of an endpoint paced at (almost) no interval
 
 
 class Pacer:
@@ -58,10 +61,10 @@ class Pacer:
 
     def refused(self, endpoint: str, attempt: int) -> None:
         """A 429: push the endpoint's next turn out (exponential, jittered, capped)."""
-        base = max(self.interval(endpoint), 0.5)
+        base = max(self.interval(endpoint), MIN_BACKOFF)
         delay = min(MAX_BACKOFF, base * 1.5**attempt) * self._random.uniform(1.0, 1.25)
         self._next[endpoint] = max(self._next.get(endpoint, 0.0), trio.current_time() + delay)
 
     def delay(self, endpoint: str, attempt: int) -> float:
         """Backoff before retrying a 5xx or a broken connection."""
-        return float(min(MAX_BACKOFF, max(self.interval(endpoint), 1.0) * 2.0**attempt))
+        return float(min(MAX_BACKOFF, max(self.interval(endpoint), MIN_BACKOFF) * 2.0**attempt))
