@@ -1,0 +1,255 @@
+"""The Helm chart, rendered by the real helm: lint-clean, in sync with the plain manifests, and
+saying to the agent what its values say.
+
+The container's args are read back with vk-trio's own command-line parser, so a value that
+renders into a flag the agent does not know (or spells differently) fails here, not in a
+cluster. The rendered objects go through the API server's own validation (server-side dry run),
+and the agent's pod template through Pod Security "restricted".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.controlplane.launcher import ControlPlane
+from tests.packaging import chart
+from vk_trio.cli import build_parser
+from vk_trio.config import SETTINGS, Config, load_config
+
+
+def container(docs: list[chart.Doc]) -> dict[str, Any]:
+    deployment = chart.the(docs, "Deployment")
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def agent_config_of(docs: list[chart.Doc]) -> Config:
+    """The Config `vk-trio run` would build from the rendered args (env from the pod aside)."""
+    args = build_parser().parse_args(container(docs)["args"])
+    assert args.command == "run"
+    flags = {s.field: getattr(args, s.field) for s in SETTINGS}
+    return load_config(flags=flags, env={})
+
+
+def env_of(docs: list[chart.Doc]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container(docs).get("env", [])}
+
+
+def test_the_plain_manifests_are_the_chart_rendered_with_its_defaults() -> None:
+    render = chart.render_module()
+    expected = render.manifests(chart.helm_path())
+    assert render.MANIFESTS.read_text() == expected, (
+        "packaging/manifests/vk-trio.yaml is stale: run python packaging/render.py"
+    )
+
+
+def test_helm_lint_strict_passes_for_the_defaults_and_each_provider() -> None:
+    outputs = chart.render_module().lint(chart.helm_path())
+    assert len(outputs) == len(chart.render_module().LINT_VARIANTS)
+    for output in outputs:
+        assert "0 chart(s) failed" in output
+        assert "[WARNING]" not in output and "[ERROR]" not in output
+
+
+def test_the_values_become_the_agents_settings() -> None:
+    docs = chart.render(
+        release="gpu",
+        namespace="gpu-system",
+        values={
+            "provider": "vastai",
+            "apiKeys": {"vastai": "vast-key"},
+            "nodeName": "vk-vast",
+            "maxGpuPrice": 0.75,
+            "datacenterIds": ["US-NJ-1", "EU-RO-1"],
+            "reconcileInterval": 12.5,
+            "logLevel": "debug",
+            "logFormat": "text",
+            "healthPort": 9090,
+            "extraArgs": ["--gpus=8"],
+        },
+    )
+    config = agent_config_of(docs)
+    assert config.provider == "vastai"
+    assert config.node_name == "vk-vast"
+    assert config.namespace == "gpu-system"
+    assert config.max_gpu_price == 0.75
+    assert config.datacenter_ids == ("US-NJ-1", "EU-RO-1")
+    assert config.reconcile_interval == 12.5
+    assert (config.log_level, config.log_format) == ("debug", "text")
+    assert config.health_server_address == ":9090"
+    assert config.leader_elect is True
+    assert config.gpus == 8
+
+
+def test_the_defaults_are_two_replicas_electing_a_leader_for_a_runpod_node() -> None:
+    docs = chart.render()
+    config = agent_config_of(docs)
+    assert config.provider == "runpod"
+    assert config.node_name == "virtual-gpu"
+    assert config.namespace == "kube-system"
+    assert config.leader_elect is True
+    assert config.max_gpu_price is None and config.datacenter_ids == ()
+    assert chart.the(docs, "Deployment")["spec"]["replicas"] == 2
+    assert chart.the(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    leader_role = chart.the(docs, "Role", namespace="kube-system")
+    assert leader_role["metadata"]["name"] == "vk-trio-leader"
+
+
+def test_without_leader_election_neither_the_flag_nor_its_role_is_rendered() -> None:
+    docs = chart.render(values={"replicas": 1, "leaderElect": False, "provider": "fake"})
+    assert "--leader-elect" not in container(docs)["args"]
+    assert agent_config_of(docs).leader_elect is False
+    assert chart.find(docs, "Role", namespace="kube-system") == []
+    assert chart.find(docs, "Role", namespace="kube-node-lease") != []
+    assert chart.find(docs, "PodDisruptionBudget") == []
+
+
+def refusal(values: dict[str, object] | None = None, *, values_file: Path | None = None) -> str:
+    flags = chart.helm_flags(values or {})
+    if values_file is not None:
+        flags += ["--values", str(values_file)]
+    render = chart.render_module()
+    with pytest.raises(render.HelmError) as caught:
+        render.template(chart.helm_path(), values=flags)
+    return str(caught.value)
+
+
+def test_two_replicas_without_leader_election_are_refused() -> None:
+    message = refusal({"replicas": 2, "leaderElect": False})
+    assert "replicas > 1 needs leaderElect: true" in message
+
+
+def test_unknown_providers_and_the_seed_charts_value_names_are_refused(tmp_path: Path) -> None:
+    assert "/provider" in refusal({"provider": "lambda"})
+    seed_values = tmp_path / "values.yaml"
+    seed_values.write_text("kubelet:\n  reconcileInterval: 30\nrunpod:\n  existingSecret: x\n")
+    message = refusal(values_file=seed_values)
+    assert "kubelet" in message and "runpod" in message
+
+
+def test_set_on_the_command_line_gives_numbers_as_strings_and_they_still_work() -> None:
+    render = chart.render_module()
+    text = render.template(
+        chart.helm_path(), values=["--set", "maxGpuPrice=0.5", "--set", "reconcileInterval=45"]
+    )
+    config = agent_config_of([d for d in yaml.safe_load_all(text) if d])
+    assert (config.max_gpu_price, config.reconcile_interval) == (0.5, 45.0)
+
+
+def test_the_api_key_comes_from_the_existing_secret() -> None:
+    docs = chart.render(values={"existingSecret": "my-keys"})
+    ref = env_of(docs)["RUNPOD_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "my-keys", "key": "RUNPOD_API_KEY"}
+    assert chart.find(docs, "Secret") == []
+    assert "VAST_API_KEY" not in env_of(docs)
+
+
+def test_api_key_values_make_the_chart_create_the_secret() -> None:
+    docs = chart.render(values={"apiKeys": {"runpod": "rp-key"}})
+    secret = chart.the(docs, "Secret")
+    assert secret["metadata"]["name"] == "vk-trio-api-keys"
+    assert base64.b64decode(secret["data"]["RUNPOD_API_KEY"]) == b"rp-key"
+    ref = env_of(docs)["RUNPOD_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "vk-trio-api-keys", "key": "RUNPOD_API_KEY"}
+
+
+def test_the_fake_provider_needs_no_key() -> None:
+    docs = chart.render(values={"provider": "fake"})
+    assert set(env_of(docs)) == {"VKUBELET_POD_IP"}
+
+
+def test_the_agent_runs_unprivileged_on_a_read_only_root_with_probes_on_its_health_port() -> None:
+    docs = chart.render(values={"healthPort": 8181})
+    pod_spec = chart.the(docs, "Deployment")["spec"]["template"]["spec"]
+    agent = container(docs)
+    assert pod_spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert agent["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert {m["mountPath"] for m in agent["volumeMounts"]} == {"/tmp"}
+    assert agent["ports"] == [{"name": "health", "containerPort": 8181, "protocol": "TCP"}]
+    assert agent["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert agent["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert agent_config_of(docs).health_server_address == ":8181"
+    assert env_of(docs)["VKUBELET_POD_IP"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "status.podIP"}
+    }
+    assert pod_spec["serviceAccountName"] == "vk-trio"
+
+
+def test_the_agent_stays_off_virtual_nodes_and_spreads_its_replicas() -> None:
+    affinity = chart.the(chart.render(), "Deployment")["spec"]["template"]["spec"]["affinity"]
+    term = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"] == [
+        {"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]}
+    ]
+    spread = affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert spread[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    mine = {"nodeSelector": {"pool": "system"}, "affinity": {"nodeAffinity": {}}}
+    spec = chart.the(chart.render(values=mine), "Deployment")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"pool": "system"}
+    assert spec["affinity"] == {"nodeAffinity": {}}
+
+
+def test_an_existing_service_account_is_used_and_none_created() -> None:
+    docs = chart.render(values={"serviceAccount": {"create": False, "name": "ops-agent"}})
+    assert chart.find(docs, "ServiceAccount") == []
+    pod_spec = chart.the(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod_spec["serviceAccountName"] == "ops-agent"
+    for binding in chart.find(docs, "ClusterRoleBinding") + chart.find(docs, "RoleBinding"):
+        assert binding["subjects"][0]["name"] == "ops-agent"
+
+
+@pytest.mark.controlplane
+def test_the_plain_manifests_are_accepted_by_the_api_server(controlplane: ControlPlane) -> None:
+    manifests = chart.render_module().MANIFESTS
+    done = controlplane.kubectl("apply", "--dry-run=server", "-f", str(manifests))
+    kinds = {line.split("/")[0] for line in done.stdout.split()}
+    assert {"deployment.apps", "clusterrole.rbac.authorization.k8s.io"} <= kinds, done.stdout
+    assert "Warning" not in done.stderr, done.stderr
+
+
+@pytest.mark.controlplane
+def test_the_agents_pod_passes_pod_security_restricted(
+    controlplane: ControlPlane, namespace: str
+) -> None:
+    controlplane.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    docs = chart.render(namespace=namespace)
+    controlplane.kubectl("apply", "-f", "-", stdin=chart.dump([chart.the(docs, "ServiceAccount")]))
+    template = chart.the(docs, "Deployment")["spec"]["template"]
+    agent_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "agent"}, **template}
+    agent_pod["metadata"] = {**template["metadata"], "name": "agent"}
+    created = controlplane.kubectl(
+        "create",
+        "--dry-run=server",
+        f"--namespace={namespace}",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        stdin=json.dumps(agent_pod),
+    )
+    assert json.loads(created.stdout)["metadata"]["name"] == "agent"
+    # the namespace really enforces: a root container is refused
+    agent_pod["spec"] = {**agent_pod["spec"], "securityContext": {"runAsUser": 0}}
+    refused = controlplane.kubectl(
+        "create", "--dry-run=server", f"--namespace={namespace}", "-f", "-",
+        stdin=json.dumps(agent_pod), check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "restricted" in refused.stderr, refused.stderr
