@@ -127,13 +127,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("node_ip", "--node-ip", ("VKUBELET_POD_IP",), "InternalIP address of the node"),
     Setting("kubelet_port", "--kubelet-port", ("KUBELET_PORT",), "port of the kubelet API"),
     Setting(
-        "max_gpu_price", "--max-gpu-price", ("MAX_GPU_PRICE",), "highest $/hour for one instance"
+        "max_gpu_price",
+        "--max-gpu-price",
+        ("MAX_GPU_PRICE",),
+        "highest $/hour per GPU (an instance with N GPUs: N times it)",
     ),
     Setting(
         "datacenter_ids",
         "--datacenter-ids",
         ("DATACENTER_IDS",),
-        "comma-separated allowed datacenters",
+        "comma-separated allowed RunPod datacenters (refused for vastai: use vast.ai/region)",
     ),
     Setting("runpod_api_url", "--runpod-api-url", ("RUNPOD_API_URL",), "RunPod API base URL"),
     Setting("vast_api_url", "--vast-api-url", ("VAST_API_URL",), "Vast.ai API base URL"),
