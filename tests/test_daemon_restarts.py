@@ -195,3 +195,32 @@ async def test_sigterm_stops_the_agent_without_deleting_instances(
         finally:
             await agent_process.stop()
             await delete_node(client, config.node_name)
+
+
+async def test_an_instance_lost_while_the_agent_was_down_fails_the_pod_instead_of_rerunning_it(
+    controlplane: ControlPlane, namespace: str, agent_process: AgentProcess
+) -> None:
+    config = agent_process.config
+    cloud = fake_cloud(config)
+    pod = gpu_pod(
+        "lost-meanwhile",
+        config.node_name,
+        annotations={"fake.vk-trio.io/boot-seconds": "0.5", "fake.vk-trio.io/start-seconds": "0.5"},
+    )
+    async with admin_client(controlplane) as client:
+        try:
+            await agent_process.start()
+            await client.create(PODS, pod, namespace=namespace)
+            await wait_phase(client, namespace, "lost-meanwhile", "Running")
+            await agent_process.kill9()
+            (instance,) = cloud.live_instances()
+            await cloud.delete(instance.instance_id)  # the machine dies while nobody watches
+            await agent_process.start()
+            await wait_phase(client, namespace, "lost-meanwhile", "Failed", within=30)
+            current: Pod = await client.get(PODS, "lost-meanwhile", namespace=namespace)
+            terminated = current.status.container_statuses[0].state.terminated
+            assert terminated is not None and terminated.exit_code == 137
+            assert len(cloud.ledger()) == 1, "a Job's pod must never silently run twice"
+        finally:
+            await agent_process.stop()
+            await delete_node(client, config.node_name)

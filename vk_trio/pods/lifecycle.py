@@ -67,6 +67,18 @@ def lost(instance: Instance, *, now: datetime) -> Terminated:
     )
 
 
+def lost_unseen(instance_id: str, *, now: datetime) -> Terminated:
+    """An instance the pod's status named before a restart of the agent, that no provider list
+    shows any more: it ended while nobody watched, so its exit code is unknown (137)."""
+    return Terminated(
+        exit_code=LOST_EXIT_CODE,
+        reason="InstanceLost",
+        message=f"instance {instance_id} disappeared from the provider while vk-trio was down",
+        finished_at=now,
+        instance_id=instance_id,
+    )
+
+
 def ran_long(terminated: Terminated) -> bool:
     if terminated.started_at is None or terminated.finished_at is None:
         return False

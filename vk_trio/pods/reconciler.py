@@ -211,6 +211,7 @@ class Reconciler:
             record.attempt, current.attempt
         )  # adopted after a restart of the agent
         record.instance = current
+        record.lost_id = ""
         if not self.view.is_pending(current.instance_id):
             record.seen_listed = True
         if current.state is InstanceState.RUNNING:
@@ -233,6 +234,9 @@ class Reconciler:
         held = record.instance
         if held is not None and held.attempt == record.attempt and record.seen_listed:
             record.final = lifecycle.lost(held, now=now)
+        elif held is None and record.lost_id:  # it was running before our restart, now gone
+            record.final = lifecycle.lost_unseen(record.lost_id, now=now)
+        if record.final is not None:
             record.failure = Waiting(reason="InstanceLost", message=record.final.message)
             await self.events.warning(pod, "Failed", record.final.message)
             return

@@ -53,4 +53,7 @@ class PodRecord:
     seen_listed: bool = False  # the current instance appeared in a provider list at least once
     announced: str = ""  # the last lifecycle Event recorded (Created/Started of an instance)
     killing: bool = False  # the Killing Event was recorded for this deletion
+    # The pod's status named an instance (containerID) when this record was rebuilt after a
+    # restart: if no provider list shows it, it vanished while the agent was not watching.
+    lost_id: str = ""
     seen_at: float | None = None  # trio time this agent first saw the pod (provisioning latency)

@@ -36,4 +36,6 @@ def record_from_pod(pod: Pod, *, now: datetime) -> PodRecord:
             record.last_terminated = _terminated(status.last_state.terminated)
         if status.state.terminated is not None and pod.status.phase in ("Succeeded", "Failed"):
             record.final = _terminated(status.state.terminated)
+        elif status.state.running is not None and "://" in status.container_id:
+            record.lost_id = status.container_id.split("://", 1)[1]
     return record
