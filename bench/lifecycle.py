@@ -155,8 +155,9 @@ async def create_pods(client: KubeClient, ns: str, node: str, names: list[str]) 
 
 async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="vk-bench-"))
+    node = f"bench-{int(time.time())}"  # a fresh node: no pod of an earlier run can count
     fake = FakeProvider(
-        "bench-node",
+        node,
         catalog=[
             CatalogEntry(
                 offer_id="bench",
@@ -173,7 +174,7 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
     config = agent_config(
         cp,
         work,
-        node_name="bench-node",
+        node_name=node,
         kube_qps=qps,
         kube_burst=burst,
         fast_interval=1.0,
@@ -224,7 +225,9 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
 
             await until(lambda: not watch.phases, watch, limit=600)
             result["delete_s"] = round(time.monotonic() - start, 2)
-            result["live_instances_after_delete"] = len(fake.live_instances())
+            result["live_instances_when_pods_gone"] = len(fake.live_instances())
+            await trio.sleep(2 * config.fast_interval)
+            result["live_instances_two_fast_intervals_later"] = len(fake.live_instances())
             if big:
                 more = [f"q{i:05d}" for i in range(big)]
                 await create_pods(client, ns, config.node_name, more)
@@ -237,7 +240,7 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
                 )
             nursery.cancel_scope.cancel()
         cp.kubectl("delete", "namespace", ns, "--wait=false")
-        await client.request("DELETE", "/api/v1/nodes/bench-node")
+        await client.request("DELETE", f"/api/v1/nodes/{node}")
     result["targets"] = {
         "to_running_s": TARGET_TO_RUNNING_S,
         "delete_s": TARGET_DELETE_S,
