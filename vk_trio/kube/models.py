@@ -172,6 +172,8 @@ class PodSpec(K):
     service_account_name: str = ""
     enable_service_links: bool | None = None
     readiness_gates: list[PodReadinessGate] = _list()
+    # A Raw keeps the whole buffer it was decoded from alive (a watch line, a patch answer):
+    # long-lived holders copy it out (pods/cache.py).
     volumes: list[msgspec.Raw] = _list()
 
 

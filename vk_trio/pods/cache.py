@@ -10,10 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import msgspec
 import trio
 
 from vk_trio.kube.models import Pod
 from vk_trio.kube.watch import Changed, Synced
+
+
+def _detached(pod: Pod) -> Pod:
+    """The pod without references into the buffer it was decoded from: its msgspec.Raw volumes
+    are views of that buffer and would keep every cached pod's full JSON alive."""
+    if pod.spec.volumes:
+        pod.spec.volumes = [msgspec.Raw(bytes(volume)) for volume in pod.spec.volumes]
+    return pod
 
 
 def _rv(pod: Pod) -> int:
@@ -47,12 +56,12 @@ class PodCache:
         held = self._pods.get(uid)
         if held is not None and 0 <= _rv(pod) < _rv(held):
             return
-        self._pods[uid] = pod
+        self._pods[uid] = _detached(pod)
 
     async def handle(self, event: Synced[Pod] | Changed[Pod]) -> None:
         """The watch callback: keep the cache and enqueue every pod that changed."""
         if isinstance(event, Synced):
-            fresh = {pod.metadata.uid: pod for pod in event.items}
+            fresh = {pod.metadata.uid: _detached(pod) for pod in event.items}
             gone = set(self._pods) - set(fresh)
             self._pods = fresh
             for uid in [*fresh, *gone]:
