@@ -39,3 +39,12 @@ def test_the_documented_defaults_are_the_real_ones() -> None:
             value = str(value).lower()
         expected = "—" if value in (None, "") else str(value)
         assert rows[setting.flag] == expected, setting.flag
+
+
+def test_the_documented_meanings_are_the_flags_help() -> None:
+    reference = README.split("## Configuration", 1)[1]
+    for setting in SETTINGS:
+        row = next(
+            line for line in reference.splitlines() if line.startswith(f"| `{setting.flag}`")
+        )
+        assert row.rstrip(" |").endswith(setting.help), setting.flag
