@@ -15,9 +15,10 @@ It implements the part of JSON Schema 2020-12 that the document uses: ``$ref``, 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from vk_trio.sim.openapi import components_used, strip
 from vk_trio.sim.runpod.spec_subset import SPEC_SUBSET
 
 # The operations the simulator serves; ``extract_subset`` keeps what they need.
@@ -60,37 +61,9 @@ def extract_subset(document: Mapping[str, Any]) -> dict[str, Any]:
             if params:
                 keep["parameters"] = params
             paths.setdefault(path, {})[method] = keep
-    components: dict[str, dict[str, Any]] = {}
-    todo = list(_refs(paths))
-    while todo:
-        _, _, kind, name = todo.pop().split("/")
-        if name in components.get(kind, {}):
-            continue
-        found = document["components"][kind][name]
-        components.setdefault(kind, {})[name] = found
-        todo.extend(_refs(found))
-    stripped: dict[str, Any] = _strip({"paths": paths, "components": components})
+    components = components_used(document, paths)
+    stripped: dict[str, Any] = strip({"paths": paths, "components": components}, _NOISE)
     return stripped
-
-
-def _refs(node: Any) -> Iterable[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref":
-                yield value
-            else:
-                yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
-
-
-def _strip(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _strip(v) for k, v in sorted(node.items()) if k not in _NOISE}
-    if isinstance(node, list):
-        return [_strip(v) for v in node]
-    return node
 
 
 class Validator:

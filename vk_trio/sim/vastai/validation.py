@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from vk_trio.sim import openapi
+from vk_trio.sim.openapi import components_used, strip
 
 # operationId → (method, path as in the document). The simulator serves these and only these.
 OPERATIONS: dict[str, tuple[str, str]] = {
@@ -149,16 +152,8 @@ def extract_subset(document: Mapping[str, Any]) -> dict[str, Any]:
             for status, answer in op["responses"].items()
         }
         operations[op_id] = keep
-    components: dict[str, dict[str, Any]] = {}
-    todo = list(_refs(operations))
-    while todo:
-        _, _, kind, name = todo.pop().split("/")
-        if name in components.get(kind, {}):
-            continue
-        found = document["components"][kind][name]
-        components.setdefault(kind, {})[name] = found
-        todo.extend(_refs(found))
-    stripped: dict[str, Any] = _strip({"operations": operations, "components": components})
+    components = components_used(document, operations)
+    stripped: dict[str, Any] = strip({"operations": operations, "components": components}, _NOISE)
     return stripped
 
 
@@ -171,30 +166,6 @@ def patched(subset: Mapping[str, Any]) -> dict[str, Any]:
             node = node[key]
         node[erratum.where[-1]] = copy.deepcopy(erratum.schema)
     return doc
-
-
-def _refs(node: Any) -> Iterable[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref":
-                yield value
-            else:
-                yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
-
-
-def _strip(node: Any, *, in_properties: bool = False) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: _strip(v, in_properties=k == "properties" and not in_properties)
-            for k, v in sorted(node.items())
-            if in_properties or k not in _NOISE
-        }
-    if isinstance(node, list):
-        return [_strip(v) for v in node]
-    return node
 
 
 class Validator:
@@ -379,17 +350,13 @@ def _typed(text: str, schema: Mapping[str, Any]) -> Any:
 
 def render_module(subset: Mapping[str, Any]) -> str:
     """The source of ``spec_subset.py`` for ``subset``."""
-    text = json.dumps(subset, indent=1, sort_keys=True, ensure_ascii=True)
-    return (
-        '"""The operations of Vast.ai\'s OpenAPI document that the simulator serves.\n\n'
+    return openapi.render_module(
+        "The operations of Vast.ai's OpenAPI document that the simulator serves.\n\n"
         "Generated from shared/specs/vastai.openapi.yaml by\n"
         "``python -m vk_trio.sim.vastai.regenerate shared/specs/vastai.openapi.yaml``\n"
         "(prose dropped); do not edit by hand: the errata live in validation.py.\n"
         "tests/sim/vastai/test_validation.py fails when it no longer matches the document.\n"
         "It is a Python module rather than a data file so that the simulator works from the\n"
-        'single-file .pyz.\n"""\n\n'
-        "from __future__ import annotations\n\n"
-        "import json\n"
-        "from typing import Any\n\n"
-        f'SPEC_SUBSET: dict[str, Any] = json.loads(\n    r"""\n{text}\n"""\n)\n'
+        "single-file .pyz.\n",
+        subset,
     )
