@@ -8,31 +8,23 @@ the simulator's own validator. Both the simulator tests and the provider tests u
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx2
-import jsonschema
-import pytest
 
+from tests.sim import openapi_support
+from tests.sim.openapi_support import schema_errors
 from vk_trio.sim.runpod import RecordedRequest, RunPodSim
 
 API_KEY = "test-key"
 SPEC_NAME = "runpod-rest-v2.openapi.json"
-REPO = Path(__file__).resolve().parents[3]
 
 
 def spec_path() -> Path:
-    base = os.environ.get("VK_TRIO_SPECS_DIR")
-    candidates = [Path(base)] if base else []
-    candidates += [REPO.parent / "shared" / "specs", REPO / "shared" / "specs"]
-    for directory in candidates:
-        if (directory / SPEC_NAME).is_file():
-            return directory / SPEC_NAME
-    pytest.fail(f"{SPEC_NAME} not found in {candidates} (set VK_TRIO_SPECS_DIR)")
+    return openapi_support.spec_path(SPEC_NAME)
 
 
 @cache
@@ -69,10 +61,7 @@ class OpenApi:
         return node
 
     def check(self, schema: dict[str, Any], instance: Any, what: str) -> None:
-        root = {**schema, "components": self.document["components"]}
-        errors = sorted(
-            jsonschema.Draft202012Validator(root).iter_errors(instance), key=lambda e: e.path
-        )
+        errors = sorted(schema_errors(self.document, schema, instance), key=lambda e: e.path)
         assert not errors, f"{what}: {[e.message for e in errors]}\n{json.dumps(instance)[:2000]}"
 
     def check_response(self, method: str, path: str, status: int, headers: dict[str, str],

@@ -12,32 +12,24 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import pytest
 import yaml
 
+from tests.sim import openapi_support
+from tests.sim.openapi_support import schema_errors
 from vk_trio.sim.vastai import Exchange
 from vk_trio.sim.vastai.validation import ERRATA, EXTRA_RESPONSES, OPERATIONS, RATE_LIMIT_TEXT
 
 API_KEY = "test-key"
 SPEC_NAME = "vastai.openapi.yaml"
-REPO = Path(__file__).resolve().parents[3]
 
 
 def spec_path() -> Path:
-    base = os.environ.get("VK_TRIO_SPECS_DIR")
-    candidates = [Path(base)] if base else []
-    candidates += [REPO.parent / "shared" / "specs", REPO / "shared" / "specs"]
-    for directory in candidates:
-        if (directory / SPEC_NAME).is_file():
-            return directory / SPEC_NAME
-    pytest.fail(f"{SPEC_NAME} not found in {candidates} (set VK_TRIO_SPECS_DIR)")
+    return openapi_support.spec_path(SPEC_NAME)
 
 
 @cache
@@ -95,11 +87,9 @@ class OpenApi:
         return found[-1] if len(found) > 1 else found[0]
 
     def _validate(self, schema: dict[str, Any], value: Any) -> list[str]:
-        root = {**schema, "components": self.document["components"]}
-        validator = jsonschema.Draft202012Validator(root)
         return [
             f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(value)
+            for e in schema_errors(self.document, schema, value)
         ]
 
     def request_errors(self, exchange: Exchange) -> list[str]:
