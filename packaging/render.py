@@ -25,16 +25,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
+import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART_DIR = ROOT / "packaging" / "helm" / "vk-trio"
@@ -68,8 +67,8 @@ class HelmError(RuntimeError):
 
 def cache_root() -> Path:
     """~/.cache/vk-trio, or $XDG_CACHE_HOME/vk-trio when that is set."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vk-trio"
+    root: Path = gobuild().cache_root()
+    return root
 
 
 def cached_helm_path() -> Path:
@@ -85,21 +84,30 @@ def helm_binary(*, log: bool = True) -> Path:
         if found != HELM_VERSION:
             raise HelmError(f"${ENV_PREBUILT}={path} is helm {found!r}, not {HELM_VERSION}")
         return path
-    target = cached_helm_path()
-    if _is_executable(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(target.parent / ".lock"):
-        if not _is_executable(target):  # another process may have built it while we waited
-            started = time.monotonic()
-            if log:
-                print(
-                    f"building helm {HELM_VERSION} into {target} (minutes, once)", file=sys.stderr
-                )
-            _go_build(output=target)
-            if log:
-                print(f"built helm in {time.monotonic() - started:.0f}s", file=sys.stderr)
+
+    def build(target: Path) -> None:
+        started = time.monotonic()
+        if log:
+            print(f"building helm {HELM_VERSION} into {target} (minutes, once)", file=sys.stderr)
+        _go_build(output=target)
+        if log:
+            print(f"built helm in {time.monotonic() - started:.0f}s", file=sys.stderr)
+
+    target: Path = gobuild().cached_build(cached_helm_path(), build)
     return target
+
+
+def gobuild() -> ModuleType:
+    """packaging/gobuild.py, loaded by path: this file runs as a script and is loaded by path
+    too (``packaging`` is PyPI's name), so ``import gobuild`` would not always work."""
+    name = "vk_trio_gobuild"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("gobuild.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def version_of(helm: Path) -> str:
@@ -152,47 +160,19 @@ def manifests(helm: Path) -> str:
 
 def _go_build(*, output: Path) -> None:
     """``go build`` of helm in the pinned tool module, into a temp file, then renamed."""
-    go = shutil.which("go") or "/usr/local/go/bin/go"
+    go = gobuild().go_binary()
     if not Path(go).exists():
         raise HelmError(
             "building helm needs Go (>= 1.26) on PATH, or set "
             f"{ENV_PREBUILT} to a helm {HELM_VERSION}"
         )
-    fd, name = tempfile.mkstemp(prefix=".helm.", dir=output.parent)
-    os.close(fd)
-    tmp = Path(name)
-    log_path = output.parent / "build.log"
     ldflags = f"-s -w -X helm.sh/helm/v4/internal/version.version={HELM_VERSION}"
-    argv = [go, "build", "-trimpath", "-buildvcs=false", f"-ldflags={ldflags}"]
+    flags = ["-trimpath", "-buildvcs=false", f"-ldflags={ldflags}"]
     try:
-        with log_path.open("wb") as log:
-            done = subprocess.run(
-                [*argv, "-o", str(tmp), HELM_PACKAGE],
-                cwd=TOOL_DIR,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if done.returncode != 0:
-            tail = log_path.read_text(errors="replace")[-4000:]
-            raise HelmError(f"go build of helm failed ({done.returncode}), {log_path}:\n{tail}")
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+        gobuild().go_build(flags, HELM_PACKAGE, cwd=TOOL_DIR, output=output)
+    except gobuild().GoBuildFailed as exc:
+        message = f"go build of helm failed ({exc.returncode}), {exc.log}:\n{exc.tail}"
+        raise HelmError(message) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,17 +9,16 @@ rebuilds, a changed one builds into a new directory. A file lock keeps two pytes
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
+import importlib.util
 import os
 import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
+import sys
 from pathlib import Path
+from types import ModuleType
 
 GOCP_DIR = Path(__file__).resolve().parent / "gocp"
+GOBUILD_SCRIPT = Path(__file__).resolve().parents[2] / "packaging" / "gobuild.py"
 BINARY_NAME = "controlplane"
 ENV_PREBUILT = "VK_TRIO_CONTROLPLANE_BIN"
 GO_BUILD_ARGS = ("build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w")
@@ -46,8 +45,8 @@ def source_hash(gocp_dir: Path = GOCP_DIR) -> str:
 
 def cache_root() -> Path:
     """~/.cache/vk-trio, or $XDG_CACHE_HOME/vk-trio when that is set."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vk-trio"
+    root: Path = gobuild().cache_root()
+    return root
 
 
 def cached_binary_path(gocp_dir: Path = GOCP_DIR) -> Path:
@@ -60,13 +59,7 @@ def ensure_binary() -> Path:
     prebuilt = os.environ.get(ENV_PREBUILT)
     if prebuilt:
         return _checked_prebuilt(Path(prebuilt))
-    target = cached_binary_path()
-    if _is_executable(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(target.parent / ".lock"):
-        if not _is_executable(target):  # another process may have built it while we waited
-            _go_build(output=target)
+    target: Path = gobuild().cached_build(cached_binary_path(), _go_build)
     return target
 
 
@@ -74,57 +67,34 @@ def install_prebuilt(binary: Path) -> Path:
     """Copy an already built binary (same sources) into the cache, atomically."""
     target = cached_binary_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(target.parent / ".lock"):
-        tmp = _temp_path_beside(target)
+    with gobuild().exclusive_lock(target.parent / ".lock"):
+        tmp = gobuild().temp_path_beside(target)
         shutil.copy2(binary, tmp)
         os.replace(tmp, target)
     return target
 
 
+def gobuild() -> ModuleType:
+    """packaging/gobuild.py, shared with packaging/render.py (``packaging`` is PyPI's name)."""
+    name = "vk_trio_gobuild"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, GOBUILD_SCRIPT)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def _checked_prebuilt(path: Path) -> Path:
-    if not _is_executable(path):
+    if not gobuild().is_executable(path):
         raise BuildError(f"${ENV_PREBUILT}={path} is not an executable file")
     return path
 
 
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """flock(LOCK_EX) on a lock file for the duration of a `with` block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-def _temp_path_beside(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def _go_build(*, output: Path) -> None:
+def _go_build(output: Path) -> None:
     """`go build` into a temp file beside `output`, then rename it into place."""
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    tmp = _temp_path_beside(output)
-    log_path = output.parent / "build.log"
     try:
-        with log_path.open("wb") as log:
-            proc = subprocess.run(
-                [go, *GO_BUILD_ARGS, "-o", str(tmp), "."],
-                cwd=GOCP_DIR,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if proc.returncode != 0:
-            tail = log_path.read_text(errors="replace")[-4000:]
-            raise BuildError(f"go build failed (rc={proc.returncode}), log {log_path}:\n{tail}")
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+        gobuild().go_build(GO_BUILD_ARGS[1:], ".", cwd=GOCP_DIR, output=output)
+    except gobuild().GoBuildFailed as exc:
+        raise BuildError(str(exc)) from None
