@@ -7,6 +7,8 @@ other's pods or instances, and the node is deleted afterwards.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import secrets
 import signal
 import sys
@@ -25,6 +27,7 @@ from vk_trio.kube.auth import resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import NODES, PODS
+from vk_trio.providers.base import Provider
 from vk_trio.providers.fake import FakeProvider
 
 T = TypeVar("T")
@@ -63,19 +66,33 @@ async def admin_client(cp: ControlPlane) -> AsyncIterator[KubeClient]:
 
 
 @asynccontextmanager
-async def running_agent(config: Config, cp: ControlPlane) -> AsyncIterator[Agent]:
-    """The agent in this trio loop; afterwards it is stopped and its Node deleted."""
+async def running_agent(
+    config: Config,
+    cp: ControlPlane,
+    *,
+    make_provider: Callable[[trio.Nursery], Awaitable[Provider]] | None = None,
+    within: float = math.inf,
+    keep_node: bool = False,
+) -> AsyncIterator[Agent]:
+    """The agent in this trio loop; afterwards it is stopped and (unless ``keep_node``) its Node
+    deleted. ``make_provider`` builds the provider in the agent's nursery (else ``config``'s is
+    used); the agent must be done ``within`` seconds."""
     try:
-        async with trio.open_nursery() as nursery:
-            agent: Agent = await nursery.start(run_agent, config)
-            try:
-                yield agent
-            finally:
-                nursery.cancel_scope.cancel()
+        with trio.fail_after(within):
+            async with trio.open_nursery() as nursery:
+                provider = None if make_provider is None else await make_provider(nursery)
+                agent: Agent = await nursery.start(
+                    functools.partial(run_agent, config, provider=provider)
+                )
+                try:
+                    yield agent
+                finally:
+                    nursery.cancel_scope.cancel()
     finally:
-        with trio.CancelScope(shield=True):
-            async with admin_client(cp) as client:
-                await delete_node(client, config.node_name)
+        if not keep_node:
+            with trio.CancelScope(shield=True):
+                async with admin_client(cp) as client:
+                    await delete_node(client, config.node_name)
 
 
 async def eventually(

@@ -6,7 +6,6 @@ simulator's ledger proves what was rented and what is still billed.
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import sys
@@ -18,17 +17,25 @@ from typing import Any
 import pytest
 import trio
 
-from tests.agent_harness import admin_client, agent_config, delete_node, eventually, unique_node
+from tests.agent_harness import (
+    admin_client,
+    agent_config,
+    delete_node,
+    eventually,
+    running_agent,
+    unique_node,
+)
 from tests.controlplane.launcher import ControlPlane
 from tests.sim.runpod.support import API_KEY
 from vk_trio.config import Config
-from vk_trio.daemon import Agent, run_agent
+from vk_trio.daemon import Agent
 from vk_trio.demo_job import seed_job
 from vk_trio.errors import NotFound
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Event, Job, ObjectList, Pod
 from vk_trio.kube.resources import EVENTS, JOBS, PODS
 from vk_trio.providers import registry
+from vk_trio.providers.base import Provider
 from vk_trio.sim.runpod import Fault, RunPodSim, Timings, Workload, seed_workloads
 
 pytestmark = pytest.mark.controlplane
@@ -55,20 +62,12 @@ def runpod_config(cp: ControlPlane, tmp_path: Path, sim: RunPodSim, **overrides:
 async def runpod_agent(config: Config, cp: ControlPlane, sim: RunPodSim) -> AsyncIterator[Agent]:
     """The agent with the provider the registry builds for a key and the simulator's URL."""
     env = {"RUNPOD_API_KEY": API_KEY, registry.REGISTRY_MIRROR_ENV: sim.registry_url}
-    try:
-        async with trio.open_nursery() as nursery:
-            provider = await registry.build(config, nursery, env)
-            agent: Agent = await nursery.start(
-                functools.partial(run_agent, config, provider=provider)
-            )
-            try:
-                yield agent
-            finally:
-                nursery.cancel_scope.cancel()
-    finally:
-        with trio.CancelScope(shield=True):
-            async with admin_client(cp) as client:
-                await delete_node(client, config.node_name)
+
+    async def make_provider(nursery: trio.Nursery) -> Provider:
+        return await registry.build(config, nursery, env)
+
+    async with running_agent(config, cp, make_provider=make_provider) as agent:
+        yield agent
 
 
 def pod_manifest(

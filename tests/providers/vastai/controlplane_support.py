@@ -4,7 +4,6 @@ seed 003's Deployment first."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,13 +11,14 @@ from typing import Any
 
 import trio
 
-from tests.agent_harness import admin_client, agent_config, delete_node
+from tests.agent_harness import agent_config, running_agent
 from tests.controlplane.launcher import ControlPlane
 from tests.sim.vastai.support import API_KEY
 from vk_trio.config import Config
-from vk_trio.daemon import Agent, run_agent
+from vk_trio.daemon import Agent
 from vk_trio.kube.resources import Resource
 from vk_trio.providers import registry
+from vk_trio.providers.base import Provider
 from vk_trio.providers.vastai import VastProvider
 from vk_trio.providers.vastai.pacing import DEFAULT_INTERVALS
 from vk_trio.sim.vastai import VastSim, Workload
@@ -55,27 +55,20 @@ async def vast_agent(
     """The agent with the provider the registry builds for a key and the simulator's URL, its
     pacing shrunk as the simulator's limits are; bounded by ``BUDGET``."""
     env = {"VAST_API_KEY": API_KEY, registry.REGISTRY_MIRROR_ENV: sim.registry_url}
-    try:
-        with trio.fail_after(BUDGET):
-            async with trio.open_nursery() as nursery:
-                provider = await registry.build(config, nursery, env)
-                assert isinstance(provider, VastProvider)
-                provider.client.pacer.intervals = {
-                    name: seconds * SCALE for name, seconds in DEFAULT_INTERVALS.items()
-                }
-                provider.exit_poll_seconds = provider.follow_poll_seconds = 0.5
-                agent: Agent = await nursery.start(
-                    functools.partial(run_agent, config, provider=provider)
-                )
-                try:
-                    yield agent
-                finally:
-                    nursery.cancel_scope.cancel()
-    finally:
-        if not keep_node:
-            with trio.CancelScope(shield=True):
-                async with admin_client(cp) as client:
-                    await delete_node(client, config.node_name)
+
+    async def make_provider(nursery: trio.Nursery) -> Provider:
+        provider = await registry.build(config, nursery, env)
+        assert isinstance(provider, VastProvider)
+        provider.client.pacer.intervals = {
+            name: seconds * SCALE for name, seconds in DEFAULT_INTERVALS.items()
+        }
+        provider.exit_poll_seconds = provider.follow_poll_seconds = 0.5
+        return provider
+
+    async with running_agent(
+        config, cp, make_provider=make_provider, within=BUDGET, keep_node=keep_node
+    ) as agent:
+        yield agent
 
 
 def pod_manifest(
