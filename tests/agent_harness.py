@@ -22,7 +22,7 @@ import trio
 from tests.controlplane.launcher import ControlPlane
 from vk_trio.config import Config, load_config
 from vk_trio.daemon import Agent, run_agent
-from vk_trio.errors import KubeError
+from vk_trio.errors import KubeError, NotFound
 from vk_trio.kube.auth import resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Pod
@@ -138,6 +138,20 @@ def gpu_pod(
             ],
         },
     }
+
+
+async def get_pod(client: KubeClient, ns: str, name: str) -> Pod:
+    pod: Pod = await client.get(PODS, name, namespace=ns)
+    return pod
+
+
+async def pod_gone(client: KubeClient, ns: str, name: str) -> bool:
+    """True once the pod no longer exists in the API (deleted with grace 0 by the agent)."""
+    try:
+        await client.get(PODS, name, namespace=ns)
+    except NotFound:
+        return True
+    return False
 
 
 async def pod_phase(client: KubeClient, ns: str, name: str) -> str:

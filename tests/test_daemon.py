@@ -22,6 +22,7 @@ from tests.agent_harness import (
     eventually,
     fake_cloud,
     gpu_pod,
+    pod_gone,
     running_agent,
 )
 from tests.controlplane.launcher import ControlPlane
@@ -202,14 +203,7 @@ async def test_deleting_a_running_pod_removes_its_instance_and_the_pod(
         start = trio.current_time()
         await client.delete(PODS, "runner", namespace=namespace)
 
-        async def gone() -> bool:
-            try:
-                await client.get(PODS, "runner", namespace=namespace)
-            except NotFound:
-                return True
-            return False
-
-        await eventually(gone, within=15, what="pod gone")
+        await eventually(lambda: pod_gone(client, namespace, "runner"), within=15, what="pod gone")
         assert trio.current_time() - start < 10
         assert not fake_cloud(config).live_instances()
 

@@ -22,6 +22,8 @@ from tests.agent_harness import (
     agent_config,
     delete_node,
     eventually,
+    get_pod,
+    pod_gone,
     running_agent,
     unique_node,
 )
@@ -30,7 +32,6 @@ from tests.sim.runpod.support import API_KEY
 from vk_trio.config import Config
 from vk_trio.daemon import Agent
 from vk_trio.demo_job import seed_job
-from vk_trio.errors import NotFound
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Event, Job, ObjectList, Pod
 from vk_trio.kube.resources import EVENTS, JOBS, PODS
@@ -106,11 +107,6 @@ def pod_manifest(
             ],
         },
     }
-
-
-async def get_pod(client: KubeClient, ns: str, name: str) -> Pod:
-    pod: Pod = await client.get(PODS, name, namespace=ns)
-    return pod
 
 
 def until_phase(
@@ -298,14 +294,7 @@ async def test_deleting_a_pod_leaves_nothing_billed_after_one_fast_interval(
         await eventually(lambda: nothing_billed(sim), within=30, what="nothing billed")
         assert trio.current_time() - started <= config.fast_interval + 1.0
 
-        async def gone() -> bool:
-            try:
-                await get_pod(client, namespace, "runner")
-            except NotFound:
-                return True
-            return False
-
-        await eventually(gone, what="pod gone")
+        await eventually(lambda: pod_gone(client, namespace, "runner"), what="pod gone")
 
 
 # --- annotations -----------------------------------------------------------------------------

@@ -22,11 +22,17 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.agent_harness import admin_client, delete_node, eventually, unique_node
+from tests.agent_harness import (
+    admin_client,
+    delete_node,
+    eventually,
+    get_pod,
+    pod_gone,
+    unique_node,
+)
 from tests.controlplane.launcher import ControlPlane
 from tests.providers.runpod.test_runpod_controlplane import (
     exit_code,
-    get_pod,
     job_done,
     until_phase,
 )
@@ -44,7 +50,6 @@ from tests.providers.vastai.controlplane_support import (
     vast_config,
 )
 from tests.sim.vastai.support import API_KEY
-from vk_trio.errors import NotFound
 from vk_trio.kube.models import ObjectList, Pod
 from vk_trio.kube.resources import JOBS, PODS
 from vk_trio.sim.vastai import RateLimits, VastSim, seed_workloads, trio_clock
@@ -200,14 +205,7 @@ async def test_deleting_a_pod_leaves_nothing_billed_after_one_fast_interval(
         await eventually(lambda: nothing_billed(sim), within=30, what="nothing billed")
         assert trio.current_time() - started <= config.fast_interval + 1.0
 
-        async def gone() -> bool:
-            try:
-                await get_pod(client, namespace, "runner")
-            except NotFound:
-                return True
-            return False
-
-        await eventually(gone, what="pod gone")
+        await eventually(lambda: pod_gone(client, namespace, "runner"), what="pod gone")
     assert sim.instances() == []
 
 
