@@ -116,7 +116,7 @@ def test_a_pod_without_an_instance_is_pending_and_container_creating() -> None:
     assert cond(s, "Ready") == unready
     assert cond(s, PROVIDER_READY) == ("True", "", "")
     assert (s.host_ip, [ip.ip for ip in s.host_ips]) == (NODE_IP, [NODE_IP])
-    assert (s.pod_ip, s.pod_ips) == ("", [])
+    assert (s.pod_ip, list(s.pod_ips)) == ("", [])
     assert s.start_time == T0
     assert s.qos_class == "BestEffort"
 
@@ -216,7 +216,7 @@ def test_a_restart_in_backoff_is_running_with_crash_loop_and_the_last_end() -> N
         "runpod://i-41",
     )
     assert c.container_id == "runpod://i-41"  # the kubelet points at the last container too
-    assert (s.pod_ip, s.pod_ips) == ("", [])  # the old machine is released, so is its address
+    assert (s.pod_ip, list(s.pod_ips)) == ("", [])  # the old machine is released, so is its address
 
 
 def test_an_exit_not_yet_decided_shows_the_last_state_that_can_still_be_true() -> None:
@@ -405,7 +405,7 @@ def test_only_real_ip_addresses_become_pod_and_host_ips() -> None:
         record = make_record(instance=make_instance(InstanceState.RUNNING, public_ip=public_ip))
         s = pod_status(make_pod(), record, now=NOW, host_ip="not-an-ip")
         assert s.pod_ip == expected
-        assert (s.host_ip, s.host_ips) == ("", [])
+        assert (s.host_ip, list(s.host_ips)) == ("", [])
 
 
 def test_start_time_is_kept_once_set() -> None:

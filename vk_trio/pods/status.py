@@ -27,6 +27,7 @@ kubelet_pods.go, status_manager.go) wherever a cloud instance allows it:
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,12 +116,12 @@ def pod_status(
         message=message,
         reason=reason,
         host_ip=node_ip or old.host_ip,
-        host_ips=[PodIP(ip=node_ip)] if node_ip else list(old.host_ips),
+        host_ips=[PodIP(ip=node_ip)] if node_ip else old.host_ips,
         pod_ip=pod_ip,
         pod_ips=pod_ips,
         start_time=_second(old.start_time or record.start_time or now),
         qos_class=old.qos_class or qos_class(pod),  # the API server sets it; it is immutable
-        container_statuses=statuses,
+        container_statuses=statuses or (),
     )
 
 
@@ -244,7 +245,7 @@ def _container_id(provider: str, instance_id: str) -> str:
     return f"{provider}://{instance_id}" if instance_id else ""
 
 
-def _find(statuses: list[ContainerStatus], name: str) -> ContainerStatus | None:
+def _find(statuses: Sequence[ContainerStatus], name: str) -> ContainerStatus | None:
     return next((s for s in statuses if s.name == name), None)
 
 
@@ -369,13 +370,15 @@ def _go_list(names: list[str]) -> str:
 # --- addresses, wire form ---------------------------------------------------------------------
 
 
-def _pod_ips(instance: Instance | None, old: PodStatus, *, keep: bool) -> tuple[str, list[PodIP]]:
+def _pod_ips(
+    instance: Instance | None, old: PodStatus, *, keep: bool
+) -> tuple[str, Sequence[PodIP]]:
     ip = _valid_ip(instance.public_ip) if instance is not None else ""
     if ip:
         return ip, [PodIP(ip=ip)]
     if keep:
-        return old.pod_ip, list(old.pod_ips)
-    return "", []
+        return old.pod_ip, old.pod_ips
+    return "", ()
 
 
 def _valid_ip(text: str) -> str:
@@ -410,6 +413,6 @@ def _times(value: Any) -> Any:
         return kube_time(_utc(value))
     if isinstance(value, dict):
         return {key: _times(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_times(item) for item in value]
     return value
