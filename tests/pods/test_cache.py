@@ -47,3 +47,22 @@ async def test_an_older_copy_never_replaces_a_newer_one() -> None:
     held = cache.get("u")
     assert held is not None and held.metadata.resource_version == "9"
     assert enqueued == ["u"]
+
+
+async def test_the_watch_echo_of_our_own_write_keeps_the_copy_we_hold() -> None:
+    cache = PodCache(lambda uid: None)
+    ours = msgspec.json.decode(b'{"metadata":{"uid":"u","resourceVersion":"9"}}', type=Pod)
+    echo = msgspec.json.decode(b'{"metadata":{"uid":"u","resourceVersion":"9"}}', type=Pod)
+    cache.update(ours)
+    await cache.handle(Changed("MODIFIED", echo, "9"))
+    assert cache.get("u") is ours
+
+
+async def test_cached_pods_share_their_equal_values() -> None:
+    cache = PodCache(lambda uid: None)
+    for uid in ("a", "b"):
+        body = b'{"metadata":{"uid":"%s","namespace":"ml","resourceVersion":"1"}}' % uid.encode()
+        await cache.handle(Changed("ADDED", msgspec.json.decode(body, type=Pod), "1"))
+    a, b = cache.get("a"), cache.get("b")
+    assert a is not None and b is not None
+    assert a.metadata.namespace is b.metadata.namespace
