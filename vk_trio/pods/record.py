@@ -14,7 +14,7 @@ from datetime import datetime
 from vk_trio.providers.base import Instance
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Terminated:
     """How one run of the container ended (kubelet's ContainerStateTerminated)."""
 
@@ -26,7 +26,7 @@ class Terminated:
     instance_id: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Waiting:
     """Why the container is not running yet: ContainerCreating, CreateContainerConfigError,
     CrashLoopBackOff, ProviderUnavailable, NoCapacity, InvalidAnnotation ..."""
@@ -35,7 +35,7 @@ class Waiting:
     message: str = ""
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)  # one per pod: no __dict__
 class PodRecord:
     uid: str
     attempt: int = 0  # how many times the container was restarted (== restartCount)

@@ -125,7 +125,7 @@ class InstanceState(enum.StrEnum):
     TERMINATING = "Terminating"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)  # one per instance, listed every interval
 class Instance:
     """What a provider reports about one of our instances."""
 
