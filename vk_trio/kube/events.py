@@ -15,6 +15,7 @@ failing or delaying the work it describes, and writing one never raises.
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -80,7 +81,7 @@ class EventRecorder:
         self.host = host
         self.limiter = TokenBucket(qps=qps, burst=EVENT_BURST)
         self.dropped = 0
-        self._seen: dict[tuple[str, str, str, str], _Seen] = {}
+        self._seen: OrderedDict[tuple[str, str, str, str], _Seen] = OrderedDict()  # LRU
         self._send: trio.MemorySendChannel[_Pending] | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -114,6 +115,7 @@ class EventRecorder:
             if seen is not None and trio.current_time() - seen.at < AGGREGATE_WINDOW:
                 seen.count += 1
                 seen.at = trio.current_time()
+                self._seen.move_to_end(key)
                 try:
                     await self._bump(ref.namespace, seen, now)
                     return
@@ -152,9 +154,9 @@ class EventRecorder:
 
     def _remember(self, key: tuple[str, str, str, str], seen: _Seen) -> None:
         if len(self._seen) >= MAX_REMEMBERED:
-            oldest = min(self._seen, key=lambda k: self._seen[k].at)
-            del self._seen[oldest]
+            self._seen.popitem(last=False)  # the least recently used
         self._seen[key] = seen
+        self._seen.move_to_end(key)
 
     async def normal(self, pod: Pod, reason: str, message: str) -> None:
         await self.record(pod_reference(pod), type=NORMAL, reason=reason, message=message)

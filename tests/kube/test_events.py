@@ -1,0 +1,66 @@
+"""Event aggregation: a repeat bumps the existing Event; the memory of Events is a bounded LRU."""
+
+from __future__ import annotations
+
+import json
+
+import httpx2
+import pytest
+
+from vk_trio.kube import events as events_module
+from vk_trio.kube.client import KubeClient
+from vk_trio.kube.events import EventRecorder
+from vk_trio.kube.models import ObjectReference
+
+from .fakes import StaticAccess
+
+
+class ApiServer:
+    """Records Event writes: POSTs (new Events) and PATCHes (bumped counts)."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+        self.bumped: list[str] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        if request.method == "POST":
+            self.created.append(body["reason"])
+            return httpx2.Response(201, json=body)
+        self.bumped.append(request.url.path.rsplit("/", 1)[-1])
+        return httpx2.Response(200, json={"metadata": {"name": "e"}})
+
+
+def ref(name: str) -> ObjectReference:
+    return ObjectReference(kind="Pod", name=name, namespace="ml", uid=f"uid-{name}")
+
+
+async def test_a_repeated_event_bumps_the_count_of_the_one_already_written() -> None:
+    server = ApiServer()
+    async with KubeClient(StaticAccess(), transport=httpx2.MockTransport(server)) as client:
+        recorder = EventRecorder(client, component="vk-trio", host="node")
+        for _ in range(3):
+            await recorder.record(ref("a"), type="Warning", reason="NoCapacity", message="none")
+    assert server.created == ["NoCapacity"]
+    assert len(server.bumped) == 2 and server.bumped[0] == server.bumped[1]
+
+
+async def test_the_least_recently_used_event_is_forgotten_first_when_memory_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events_module, "MAX_REMEMBERED", 3)
+    server = ApiServer()
+    async with KubeClient(StaticAccess(), transport=httpx2.MockTransport(server)) as client:
+        recorder = EventRecorder(client, component="vk-trio", host="node")
+
+        async def say(name: str) -> None:
+            await recorder.record(ref(name), type="Normal", reason=f"R-{name}", message="m")
+
+        for name in ("a", "b", "c"):
+            await say(name)
+        await say("a")  # a is used again: b is now the least recently used
+        await say("d")  # memory full: b is forgotten, not a
+        await say("a")
+        await say("b")
+    assert server.created == ["R-a", "R-b", "R-c", "R-d", "R-b"]
+    assert len(server.bumped) == 2
