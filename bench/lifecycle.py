@@ -2,17 +2,18 @@
 
 Why: a virtual node fronts a whole cloud, so it must absorb a Job burst without making the API
 server or the provider suffer, and stay small while holding many pods. This runs the agent
-in-process against the local control plane (tests/controlplane) with the in-memory fake
-provider at zero latency (instant boot, unlimited stock), pods created with spec.nodeName set
-so the scheduler is not in the loop.
+in a process of its own (bench/agent_process.py, so its memory is its own) against the local
+control plane (tests/controlplane), with the in-memory fake provider at zero latency (instant
+boot, unlimited stock) inside it, pods created with spec.nodeName set so the scheduler is not
+in the loop.
 
 Figures (written to bench/results/lifecycle.json):
 * ``to_running_s``: first pod POSTed → all 1,000 Running.           TARGET <= 10 s
 * ``create_latency_p50_ms`` / ``p99``: pod created → provider create call (per pod).
 * ``steady_provider_calls_per_interval``: provider calls in one quiet interval. TARGET == 1
 * ``delete_s``: DELETE of all 1,000 → all gone from the API.         TARGET <= 10 s
-* ``rss_mb_at_1000`` / ``rss_mb_at_10000``: resident memory of the process (agent + this
-  script's small client) with that many managed pods.               TARGET <= 150 MB at 10,000
+* ``rss_mb_at_1000`` / ``rss_mb_at_10000``: resident memory of the agent's process with that
+  many managed pods (and ``peak_rss_mb_at_10000``, its high-water mark). TARGET <= 150 MB at 10,000
 Each run states the API client QPS/burst it used (``--qps``/``--burst``).
 
 Run: ``python -m bench.lifecycle [--pods 1000] [--big 10000] [--qps 50 --burst 100]``
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -34,60 +35,70 @@ from typing import Any
 
 import trio
 
-from tests.agent_harness import admin_client, agent_config
+from bench.agent_process import memory_mb
+from tests.agent_harness import admin_client
 from tests.controlplane import launcher
 from tests.controlplane.launcher import ControlPlane
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import PODS
 from vk_trio.kube.watch import Changed, Synced, watch_resource
-from vk_trio.providers.base import Instance, InstanceSpec, Offer, Provider
-from vk_trio.providers.fake import CatalogEntry, FakeProvider, Workload
 
 TARGET_TO_RUNNING_S = 10.0
 TARGET_DELETE_S = 10.0
 TARGET_RSS_MB_AT_10000 = 150.0
 TARGET_STEADY_CALLS = 1
+REPO = Path(__file__).resolve().parent.parent
 
 
-class Recording:
-    """Wraps a provider to time its create calls and count every call."""
+class AgentProcess:
+    """bench/agent_process.py as a child process: its reports, its memory, its end."""
 
-    def __init__(self, inner: Provider) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.create_at: dict[str, float] = {}
-        self.calls = 0
+    def __init__(self, flags: dict[str, Any], work: Path) -> None:
+        self.flags = flags
+        self.out = work / "agent-report.json"
+        self.proc: trio.Process | None = None
 
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self.inner, item)
+    async def start(self) -> dict[str, Any]:
+        """Start the agent; returns its first report, written once its node is Ready."""
+        self.proc = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "bench.agent_process", json.dumps(self.flags), str(self.out)],
+            cwd=REPO,
+        )
+        return await self._read(limit=120)
 
-    def check(self, spec: InstanceSpec) -> None:
-        self.inner.check(spec)
+    async def report(self) -> dict[str, Any]:
+        """A fresh report (SIGUSR1, then wait for the file)."""
+        assert self.proc is not None
+        self.out.unlink(missing_ok=True)
+        self.proc.send_signal(signal.SIGUSR1)
+        return await self._read(limit=60)
 
-    async def offers(self, need: Any) -> list[Offer]:
-        self.calls += 1
-        return await self.inner.offers(need)
+    def memory(self) -> dict[str, float]:
+        assert self.proc is not None
+        return memory_mb(self.proc.pid)
 
-    async def create(self, spec: InstanceSpec, offer: Offer) -> Instance:
-        self.calls += 1
-        self.create_at.setdefault(spec.pod_uid, time.monotonic())
-        return await self.inner.create(spec, offer)
+    async def stop(self) -> None:
+        """SIGTERM (the agent's graceful stop), SIGKILL if it is not gone within 30 s."""
+        if self.proc is None:
+            return
+        with trio.CancelScope(shield=True):
+            self.proc.terminate()
+            with trio.move_on_after(30):
+                await self.proc.wait()
+            if self.proc.poll() is None:
+                self.proc.kill()
+                await self.proc.wait()
 
-    async def list(self) -> list[Instance]:
-        self.calls += 1
-        return await self.inner.list()
-
-    async def delete(self, instance_id: str) -> None:
-        self.calls += 1
-        await self.inner.delete(instance_id)
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    async def _read(self, *, limit: float) -> dict[str, Any]:
+        assert self.proc is not None
+        with trio.fail_after(limit):
+            while not self.out.exists():
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the agent exited with {self.proc.returncode}")
+                await trio.sleep(0.05)
+        body: dict[str, Any] = json.loads(self.out.read_text())
+        return body
 
 
 def pod_body(name: str, node: str) -> dict[str, Any]:
@@ -156,91 +167,40 @@ async def create_pods(client: KubeClient, ns: str, node: str, names: list[str]) 
 async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="vk-bench-"))
     node = f"bench-{int(time.time())}"  # a fresh node: no pod of an earlier run can count
-    fake = FakeProvider(
-        node,
-        catalog=[
-            CatalogEntry(
-                offer_id="bench",
-                gpu_type="RTX 4090",
-                gpu_memory_gb=24,
-                price_per_gpu_hour=0.4,
-                location="bench",
-                capacity=10**6,
-            )
-        ],
-        default_workload=Workload(boot_seconds=0, start_seconds=0),
-    )
-    provider = Recording(fake)
-    config = agent_config(
-        cp,
+    reconcile_interval = 5.0
+    agent = AgentProcess(
+        {
+            "kubeconfig": str(cp.kubeconfig),
+            "node_name": node,
+            "provider": "fake",
+            "kube_qps": qps,
+            "kube_burst": burst,
+            "fast_interval": 1.0,
+            "reconcile_interval": reconcile_interval,
+            "health_server_address": "127.0.0.1:0",
+            "node_ip": "127.0.0.1",
+        },
         work,
-        node_name=node,
-        kube_qps=qps,
-        kube_burst=burst,
-        fast_interval=1.0,
-        reconcile_interval=5.0,
     )
     ns = f"bench-{int(time.time())}"
     result: dict[str, Any] = {"benchmark": "lifecycle", "pods": pods, "qps": qps, "burst": burst}
     async with admin_client(cp) as client:
         cp.kubectl("create", "namespace", ns)
-        async with trio.open_nursery() as nursery:
-            from vk_trio.daemon import run_agent
-
-            agent = await nursery.start(
-                lambda task_status: run_agent(config, provider=provider, task_status=task_status)
-            )
-            watch = PhaseWatch()
-            await nursery.start(
-                lambda task_status: watch_resource(
-                    client, PODS, watch.handle, namespace=ns, task_status=task_status
+        try:
+            await agent.start()
+            async with trio.open_nursery() as nursery:
+                watch = PhaseWatch()
+                await nursery.start(
+                    lambda task_status: watch_resource(
+                        client, PODS, watch.handle, namespace=ns, task_status=task_status
+                    )
                 )
-            )
-            rss_idle = rss_mb()
-            names = [f"p{i:05d}" for i in range(pods)]
-            start = time.monotonic()
-            created = await create_pods(client, ns, config.node_name, names)
-            result["create_s"] = round(time.monotonic() - start, 2)
-
-            await until(lambda: watch.count("Running") == pods, watch, limit=600)
-            result["to_running_s"] = round(time.monotonic() - start, 2)
-            result["agent_requests_to_running"] = dict(agent.reconciler.client.sent)
-            latencies = sorted(
-                (provider.create_at[uid] - t) * 1000
-                for uid, t in created.items()
-                if uid in provider.create_at
-            )
-            result["create_latency_p50_ms"] = round(statistics.median(latencies), 1)
-            result["create_latency_p99_ms"] = round(latencies[int(len(latencies) * 0.99) - 1], 1)
-            result["rss_mb_idle"] = round(rss_idle, 1)
-            result["rss_mb_at_1000"] = round(rss_mb(), 1)
-            await trio.sleep(2 * config.reconcile_interval)  # settle into the steady interval
-            before = provider.calls
-            await trio.sleep(config.reconcile_interval)
-            result["steady_provider_calls_per_interval"] = provider.calls - before
-            start = time.monotonic()
-            await client.request(
-                "DELETE", PODS.path(namespace=ns), params={"labelSelector": "bench=lifecycle"}
-            )
-
-            await until(lambda: not watch.phases, watch, limit=600)
-            result["delete_s"] = round(time.monotonic() - start, 2)
-            result["live_instances_when_pods_gone"] = len(fake.live_instances())
-            await trio.sleep(2 * config.fast_interval)
-            result["live_instances_two_fast_intervals_later"] = len(fake.live_instances())
-            if big:
-                more = [f"q{i:05d}" for i in range(big)]
-                await create_pods(client, ns, config.node_name, more)
-
-                waited = await until(lambda: watch.count("Running") == big, watch, limit=1800)
-                result["to_running_10000_s"] = round(waited, 1)
-                result["rss_mb_at_10000"] = round(rss_mb(), 1)
-                await client.request(
-                    "DELETE", PODS.path(namespace=ns), params={"labelSelector": "bench=lifecycle"}
-                )
-            nursery.cancel_scope.cancel()
-        cp.kubectl("delete", "namespace", ns, "--wait=false")
-        await client.request("DELETE", f"/api/v1/nodes/{node}")
+                await measure(agent, client, watch, result, ns=ns, node=node, pods=pods, big=big)
+                nursery.cancel_scope.cancel()
+        finally:
+            await agent.stop()
+            cp.kubectl("delete", "namespace", ns, "--wait=false")
+            await client.request("DELETE", f"/api/v1/nodes/{node}")
     result["targets"] = {
         "to_running_s": TARGET_TO_RUNNING_S,
         "delete_s": TARGET_DELETE_S,
@@ -249,6 +209,66 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
     }
     result["python"] = sys.version.split()[0]
     return result
+
+
+async def measure(
+    agent: AgentProcess,
+    client: KubeClient,
+    watch: PhaseWatch,
+    result: dict[str, Any],
+    *,
+    ns: str,
+    node: str,
+    pods: int,
+    big: int,
+) -> None:
+    reconcile_interval = float(agent.flags["reconcile_interval"])
+    fast_interval = float(agent.flags["fast_interval"])
+    result["rss_mb_idle"] = agent.memory()["rss_mb"]
+    names = [f"p{i:05d}" for i in range(pods)]
+    start = time.monotonic()
+    created = await create_pods(client, ns, node, names)
+    result["create_s"] = round(time.monotonic() - start, 2)
+
+    await until(lambda: watch.count("Running") == pods, watch, limit=600)
+    result["to_running_s"] = round(time.monotonic() - start, 2)
+    seen = await agent.report()
+    result["agent_requests_to_running"] = seen["agent_requests"]
+    create_at: dict[str, float] = seen["create_at"]
+    latencies = sorted(
+        (create_at[uid] - t) * 1000 for uid, t in created.items() if uid in create_at
+    )
+    result["create_latency_p50_ms"] = round(statistics.median(latencies), 1)
+    result["create_latency_p99_ms"] = round(latencies[int(len(latencies) * 0.99) - 1], 1)
+    result["rss_mb_at_1000"] = agent.memory()["rss_mb"]
+    await trio.sleep(2 * reconcile_interval)  # settle into the steady interval
+    before = (await agent.report())["provider_calls"]
+    await trio.sleep(reconcile_interval)
+    result["steady_provider_calls_per_interval"] = (await agent.report())["provider_calls"] - before
+
+    start = time.monotonic()
+    await client.request(
+        "DELETE", PODS.path(namespace=ns), params={"labelSelector": "bench=lifecycle"}
+    )
+    await until(lambda: not watch.phases, watch, limit=600)
+    result["delete_s"] = round(time.monotonic() - start, 2)
+    result["live_instances_when_pods_gone"] = (await agent.report())["live_instances"]
+    await trio.sleep(2 * fast_interval)
+    result["live_instances_two_fast_intervals_later"] = (await agent.report())["live_instances"]
+    if big:
+        more = [f"q{i:05d}" for i in range(big)]
+        await create_pods(client, ns, node, more)
+        waited = await until(lambda: watch.count("Running") == big, watch, limit=1800)
+        result["to_running_10000_s"] = round(waited, 1)
+        await trio.sleep(2 * reconcile_interval)  # a steady interval or two with all of them
+        memory = agent.memory()
+        result["rss_mb_at_10000"] = memory["rss_mb"]
+        result["peak_rss_mb_at_10000"] = memory["peak_rss_mb"]
+        await client.request(
+            "DELETE", PODS.path(namespace=ns), params={"labelSelector": "bench=lifecycle"}
+        )
+        await until(lambda: not watch.phases, watch, limit=1800)
+        result["live_instances_after_10000_deleted"] = (await agent.report())["live_instances"]
 
 
 def main(argv: list[str] | None = None) -> int:
