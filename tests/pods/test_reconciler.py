@@ -180,3 +180,40 @@ async def test_an_invalid_annotation_waits_with_an_event_and_a_condition_without
             return (await get_pod(client, namespace, "good")).status.phase == "Running"
 
         await eventually(good_runs, what="the other pod still runs")
+
+
+async def event_counts(client: KubeClient, ns: str, name: str) -> dict[str, int]:
+    listed: ObjectList[Event] = await client.list(
+        EVENTS, namespace=ns, field_selector=f"involvedObject.name={name}"
+    )
+    counts: dict[str, int] = {}
+    for event in listed.items:
+        counts[event.reason] = counts.get(event.reason, 0) + event.count
+    return counts
+
+
+async def test_a_pods_life_is_told_in_the_kubelets_events_once_even_across_a_restart(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    config = agent_config(controlplane, tmp_path)
+    pod = gpu_pod("told", config.node_name, restart_policy="Always", annotations=FAST)
+    lifecycle = {"Scheduled": 1, "Created": 1, "Started": 1}
+
+    async def told() -> dict[str, int] | None:
+        counts = await event_counts(client, namespace, "told")
+        return counts if all(reason in counts for reason in lifecycle) else None
+
+    async with admin_client(controlplane) as client:
+        async with running_agent(config, controlplane, keep_node=True):
+            await client.create(PODS, pod, namespace=namespace)
+            assert await eventually(told, what="Scheduled, Created and Started") == lifecycle
+        # the agent restarts and adopts the running instance: nothing new happened to the pod
+        async with running_agent(config, controlplane):
+            await trio.sleep(3 * config.fast_interval + 1)
+            assert await event_counts(client, namespace, "told") == lifecycle
+            await client.delete(PODS, "told", namespace=namespace)
+
+            async def killing() -> bool:
+                return "Killing" in await event_counts(client, namespace, "told")
+
+            await eventually(killing, what="Killing")

@@ -39,6 +39,7 @@ from vk_trio.providers.base import CloudError, Instance, InstanceState, Provider
 DELETE_POLL = 1.0  # while waiting for an instance to be gone
 PROVISIONING_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
 ALIVE = (InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.RUNNING)
+CONTAINER_EXISTS = (InstanceState.STARTING, InstanceState.RUNNING, InstanceState.EXITED)
 
 
 @dataclass
@@ -214,6 +215,8 @@ class Reconciler:
         record.lost_id = ""
         if not self.view.is_pending(current.instance_id):
             record.seen_listed = True
+        if current.state in CONTAINER_EXISTS:
+            await self._announce_created(pod, record, current)
         if current.state is InstanceState.RUNNING:
             record.waiting = None
             record.backoff_until = None
@@ -228,6 +231,15 @@ class Reconciler:
             await self._ended(pod, record, current, now)
         elif current.state is not InstanceState.TERMINATING:
             record.waiting = Waiting(reason="ContainerCreating", message=current.message)
+
+    async def _announce_created(self, pod: Pod, record: PodRecord, inst: Instance) -> None:
+        """The kubelet's Created, once per attempt, when the instance has its container."""
+        iid = inst.instance_id
+        if record.announced in (f"created:{iid}", f"started:{iid}"):
+            return
+        record.announced = f"created:{iid}"
+        name = pod.spec.containers[0].name if pod.spec.containers else "main"
+        await self.events.normal(pod, "Created", f"Created container {name} on {iid}")
 
     async def _no_instance(self, pod: Pod, record: PodRecord, now: datetime) -> None:
         uid = pod.metadata.uid

@@ -38,4 +38,6 @@ def record_from_pod(pod: Pod, *, now: datetime) -> PodRecord:
             record.final = _terminated(status.state.terminated)
         elif status.state.running is not None and "://" in status.container_id:
             record.lost_id = status.container_id.split("://", 1)[1]
+            # Created and Started were recorded before the restart: not again for this run
+            record.announced = f"started:{record.lost_id}"
     return record
