@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +89,25 @@ def test_a_raw_value_is_copied_out_of_its_decode_buffer() -> None:
     assert msgspec.json.decode(pod.spec.volumes[0])["name"].startswith("kube-api-access-")
 
 
-@given(st.lists(st.one_of(st.text(max_size=8), st.datetimes()), max_size=300))
-def test_the_pool_stays_bounded_and_always_answers_an_equal_value(
+ZONES = st.sampled_from([None, UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))])
+
+
+@given(st.lists(st.one_of(st.text(max_size=8), st.datetimes(timezones=ZONES)), max_size=300))
+def test_the_pool_stays_bounded_and_always_answers_the_same_value(
     values: list[str | datetime],
 ) -> None:
     pool = ValuePool(size=16)
     for value in values:
         got = pool.get(value)
         assert got == value and type(got) is type(value)
+        if isinstance(value, datetime):  # the same instant in another zone is another value
+            assert isinstance(got, datetime) and got.utcoffset() == value.utcoffset()
         assert len(pool) <= 16
+
+
+def test_the_same_instant_written_in_another_zone_is_not_shared() -> None:
+    pool = ValuePool()
+    utc = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    paris = datetime(2026, 11, 22, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert pool.get(utc) is utc
+    assert pool.get(paris) is paris and paris.utcoffset() == timedelta(hours=1)

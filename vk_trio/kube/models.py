@@ -177,7 +177,7 @@ class PodSpec(K):
     enable_service_links: bool | None = None
     readiness_gates: Sequence[PodReadinessGate] = _list()
     # A Raw keeps the whole buffer it was decoded from alive (a watch line, a patch answer):
-    # long-lived holders copy it out (pods/cache.py).
+    # long-lived holders copy it out (kube/sharing.py, for the pod cache).
     volumes: Sequence[msgspec.Raw] = _list()
 
 

@@ -42,13 +42,18 @@ class ValuePool:
         return len(self._values)
 
     def get(self, value: Any) -> Any:
-        """The pool's object equal to ``value`` (``value`` itself when it is new)."""
-        held = self._values.get(value)
+        """The pool's object equal to ``value`` (``value`` itself when it is new).
+
+        Datetimes are matched with their UTC offset too: 10:00+01:00 equals 09:00Z as an
+        instant, but it is not the same value on the wire.
+        """
+        key = (value, value.utcoffset()) if type(value) is datetime else value
+        held = self._values.get(key)
         if held is not None:
             return held
         if len(self._values) >= self.size:
             self._values.clear()
-        self._values[value] = value
+        self._values[key] = value
         return value
 
 
