@@ -79,3 +79,13 @@ def test_any_interval_text_either_parses_or_is_a_config_error(text: str) -> None
     except ConfigError:
         return
     assert isinstance(config, Config) and config.reconcile_interval > 0
+
+
+@pytest.mark.parametrize("text", ["nan", "NAN", "inf", "-Infinity"])
+def test_a_non_finite_number_is_a_config_error_naming_the_flag(text: str) -> None:
+    for field, flag in (
+        ("reconcile_interval", "--reconcile-interval"),
+        ("kube_qps", "--kube-api-qps"),
+    ):
+        with pytest.raises(ConfigError, match=f"{flag}: .* is not a finite number"):
+            load_config(flags={field: text}, env={})

@@ -9,6 +9,7 @@ from, and what would be accepted: nothing starts half-configured.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -225,6 +226,10 @@ def validate(config: Config) -> None:
     def bad(field: str, why: str) -> ConfigError:
         return ConfigError(f"{_FIELDS[field].flag}: {why}")
 
+    for name in config.__struct_fields__:  # "nan" and "inf" parse as floats (flags and TOML)
+        value = getattr(config, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad(name, f"{value!r} is not a finite number")
     if not _NAME.match(config.node_name):
         raise bad("node_name", f"{config.node_name!r} is not a valid Kubernetes node name")
     if config.provider not in PROVIDERS:
