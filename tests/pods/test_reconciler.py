@@ -36,11 +36,18 @@ async def get_pod(client: KubeClient, ns: str, name: str) -> Pod:
     return pod
 
 
-async def reasons(client: KubeClient, ns: str, name: str) -> set[str]:
+async def event_counts(client: KubeClient, ns: str, name: str) -> dict[str, int]:
     listed: ObjectList[Event] = await client.list(
         EVENTS, namespace=ns, field_selector=f"involvedObject.name={name}"
     )
-    return {e.reason for e in listed.items}
+    counts: dict[str, int] = {}
+    for event in listed.items:
+        counts[event.reason] = counts.get(event.reason, 0) + event.count
+    return counts
+
+
+async def reasons(client: KubeClient, ns: str, name: str) -> set[str]:
+    return set(await event_counts(client, ns, name))
 
 
 async def test_on_failure_restarts_with_crashloop_backoff_and_a_growing_restart_count(
@@ -180,16 +187,6 @@ async def test_an_invalid_annotation_waits_with_an_event_and_a_condition_without
             return (await get_pod(client, namespace, "good")).status.phase == "Running"
 
         await eventually(good_runs, what="the other pod still runs")
-
-
-async def event_counts(client: KubeClient, ns: str, name: str) -> dict[str, int]:
-    listed: ObjectList[Event] = await client.list(
-        EVENTS, namespace=ns, field_selector=f"involvedObject.name={name}"
-    )
-    counts: dict[str, int] = {}
-    for event in listed.items:
-        counts[event.reason] = counts.get(event.reason, 0) + event.count
-    return counts
 
 
 async def test_a_pods_life_is_told_in_the_kubelets_events_once_even_across_a_restart(
