@@ -1,7 +1,7 @@
 """Test support for the simulated RunPod: the OpenAPI document as a judge, and HTTP helpers.
 
 ``OpenApi`` checks a request the simulator received, or a response it sent, against RunPod's
-published v2 document (shared/specs/, beside the repository) with jsonschema, independently of
+published v2 document (its schema copy in tests/sim/specs/) with jsonschema, independently of
 the simulator's own validator. Both the simulator tests and the provider tests use it.
 """
 
@@ -10,27 +10,20 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx2
 
-from tests.sim import openapi_support
+from tests.sim import published_specs
 from tests.sim.openapi_support import schema_errors
 from vk_trio.sim.runpod import RecordedRequest, RunPodSim
 
 API_KEY = "test-key"
-SPEC_NAME = "runpod-rest-v2.openapi.json"
-
-
-def spec_path() -> Path:
-    return openapi_support.spec_path(SPEC_NAME)
 
 
 @cache
 def load_document() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(spec_path().read_text())
-    return document
+    return published_specs.load_copy(published_specs.RUNPOD)
 
 
 class OpenApi:

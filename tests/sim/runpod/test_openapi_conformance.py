@@ -2,7 +2,7 @@
 
 The simulator is only worth testing against if it says what RunPod says; these tests drive each
 endpoint through many states and error paths and check every recorded response (status, content
-type, body schema) with jsonschema against the document in shared/specs.
+type, body schema) with jsonschema against the document (its schema copy in tests/sim/specs/).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Test support for the simulated Vast.ai: the OpenAPI document as an independent judge.
 
 ``OpenApi`` checks one journalled exchange (the request the simulator received and the answer
-it gave) against Vast.ai's published document (shared/specs/, beside the repository) with
+it gave) against Vast.ai's published document (its schema copy in tests/sim/specs/) with
 jsonschema, independently of the simulator's own checker. It applies the simulator's ``ERRATA``
 (the places where the document is measurably wrong) to the full document itself, so a wrong
 erratum shows up here as a failure rather than being copied. Both the simulator tests and the
@@ -13,34 +13,19 @@ from __future__ import annotations
 import copy
 import json
 import re
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tests.sim import openapi_support
+from tests.sim import published_specs
 from tests.sim.openapi_support import schema_errors
 from vk_trio.sim.vastai import Exchange
 from vk_trio.sim.vastai.validation import ERRATA, EXTRA_RESPONSES, OPERATIONS, RATE_LIMIT_TEXT
 
 API_KEY = "test-key"
-SPEC_NAME = "vastai.openapi.yaml"
-
-
-def spec_path() -> Path:
-    return openapi_support.spec_path(SPEC_NAME)
-
-
-@cache
-def _load() -> str:
-    return json.dumps(yaml.safe_load(spec_path().read_text()))
 
 
 def load_document() -> dict[str, Any]:
-    """A fresh copy of the whole document (callers may patch it)."""
-    document: dict[str, Any] = json.loads(_load())
-    return document
+    """A fresh copy of the whole document's schema part (callers may patch it)."""
+    return published_specs.load_copy(published_specs.VASTAI)
 
 
 def _full_path(where: tuple[str, ...]) -> list[str]:
