@@ -29,10 +29,12 @@ from vk_trio.metrics import Histogram
 from vk_trio.pods import lifecycle
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.instances import InstanceView
+from vk_trio.pods.log_capture import keep_log
 from vk_trio.pods.provisioning import Provisioner
 from vk_trio.pods.queue import WorkQueue
 from vk_trio.pods.record import PodRecord, Waiting
 from vk_trio.pods.recovery import record_from_pod
+from vk_trio.pods.retained_logs import RetainedLogs
 from vk_trio.pods.status import pod_status, status_patch
 from vk_trio.providers.base import CloudError, Instance, InstanceState, Provider
 
@@ -65,6 +67,7 @@ class Reconciler:
         provisioner: Provisioner,
         node_ip: str,
         poke: Poke,
+        retained: RetainedLogs | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -75,6 +78,7 @@ class Reconciler:
         self.provisioner = provisioner
         self.node_ip = node_ip
         self.poke = poke
+        self.retained = retained  # ended attempts' logs, for kubectl logs (api/)
         self.records: dict[str, PodRecord] = {}
         # first-seen → first Running, per pod (the user's "how long until my GPU runs")
         self.provisioning = Histogram(PROVISIONING_BUCKETS)
@@ -124,6 +128,8 @@ class Reconciler:
     async def _sync_gone(self, uid: str) -> None:
         """Force-deleted (or finished and deleted): no instance may outlive it."""
         alive = await self._delete_instances(self.view.for_pod(uid))
+        if self.retained is not None:
+            self.retained.drop_pod(uid)
         if alive:
             self.queue.add_after(uid, DELETE_POLL)
         else:
@@ -140,6 +146,16 @@ class Reconciler:
         if still_listed:
             self.poke()
         return still_listed
+
+    async def _retire(
+        self, pod: Pod, instances: list[Instance], *, keep_logs: list[Instance] | None = None
+    ) -> None:
+        """Delete instances of a pod that stays: each one's log is kept first (``keep_logs``,
+        default all), so kubectl logs works after the instance is gone."""
+        for inst in instances if keep_logs is None else keep_logs:
+            if self.retained is not None:
+                await keep_log(self.provider, self.retained, pod, inst)
+        await self._delete_instances(instances)
 
     # --- deletion requested (deletionTimestamp set) --------------------------------------------
 
@@ -175,12 +191,12 @@ class Reconciler:
         record = self._record(pod)
         now = utcnow()
         if lifecycle.is_terminal_phase(pod.status.phase):
-            await self._delete_instances(self.view.for_pod(uid))  # a finished pod pays nothing
+            await self._retire(pod, self.view.for_pod(uid))  # a finished pod pays nothing
             return
         if record.final is None and record.failure is None:
             await self._advance(pod, record, now)
         if record.final is not None or record.failure is not None:
-            await self._delete_instances(self.view.for_pod(uid))
+            await self._retire(pod, self.view.for_pod(uid))
         await self._write_status(pod, record, now)
 
     async def _advance(self, pod: Pod, record: PodRecord, now: datetime) -> None:
@@ -204,7 +220,8 @@ class Reconciler:
         # lost and that a marketplace then carried out twice): one instance per pod, ever
         extra = [i for i in instances if current is None or i.instance_id != current.instance_id]
         if extra:
-            await self._delete_instances(extra)
+            older = [i for i in extra if current is None or i.attempt < current.attempt]
+            await self._retire(pod, extra, keep_logs=older)
         if current is None:
             await self._no_instance(pod, record, now)
             return
@@ -289,7 +306,7 @@ class Reconciler:
                 f"back-off {delay:.0f}s restarting failed container={name} pod={pod.metadata.name}"
             ),
         )
-        await self._delete_instances([inst])
+        await self._retire(pod, [inst])
         await self.events.warning(pod, "BackOff", record.waiting.message)
         self.queue.add_after(pod.metadata.uid, delay)
 
