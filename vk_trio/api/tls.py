@@ -170,8 +170,9 @@ class ServingTls:
         node_name: str,
         sans: tuple[str, ...],
         store: Path | None,
-        first_wait: float = APPROVAL_WAIT,
+        first_wait: float | None = None,
     ) -> CertificateKeeper:
+        first_wait = APPROVAL_WAIT if first_wait is None else first_wait
         spec = CertificateSpec(
             signer=SERVING_SIGNER,
             usages=SERVING_USAGES,
