@@ -17,7 +17,7 @@ import httpx2
 import trio
 
 from tests.packaging.capabilities import Capability
-from tests.packaging.rbac_support import Scene, expect, node, setup
+from tests.packaging.rbac_support import CapabilityMissing, Scene, expect, node, setup
 from vk_trio.api import tls as api_tls
 from vk_trio.kube import csr as kube_csr
 from vk_trio.kube.certs import cert_info
@@ -52,10 +52,16 @@ async def kubelet_get(
 
 
 async def api_server_is_let_in(scene: Scene) -> None:
-    async def allowed() -> bool:
-        return await kubelet_get(scene, "/pods", client_cert=True) == 200
+    answers: list[int] = []
 
-    await expect(scene, allowed, what="the API server's client certificate reads /pods", within=10)
+    async def allowed() -> bool:
+        answers.append(await kubelet_get(scene, "/pods", client_cert=True))
+        return answers[-1] == 200
+
+    try:
+        await expect(scene, allowed, what="the API server's client cert reads /pods", within=10)
+    except CapabilityMissing as exc:
+        raise CapabilityMissing(f"{exc}; answers {sorted(set(answers))}") from None
 
 
 async def tokens_are_reviewed(scene: Scene) -> None:

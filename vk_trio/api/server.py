@@ -241,6 +241,6 @@ def _pod_list(pods: list[Pod], *, minimal: bool = False) -> Response:
                 }
             )
         else:
-            items.append(msgspec.to_builtins(pod))
+            items.append(pod)  # msgspec encodes the model (and its Raw volumes) as it came
     body = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
     return Response.json(msgspec.json.encode(body))
