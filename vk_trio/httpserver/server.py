@@ -255,16 +255,31 @@ async def _serve_requests(
 
 
 async def _next_event(
-    stream: trio.abc.Stream, conn: h11.Connection, *, deadline: float, then: float | None = None
+    stream: trio.abc.Stream,
+    conn: h11.Connection,
+    *,
+    deadline: float,
+    then: float | None = None,
+    head_limit: int | None = None,
 ) -> Any:
     """The next h11 event; reading must finish by ``deadline``. With ``then``, the first bytes
-    move the deadline to ``then`` seconds from their arrival (idle wait, then a head timeout)."""
+    move the deadline to ``then`` seconds from their arrival (idle wait, then a head timeout).
+    With ``head_limit``, a request head longer than that is refused (h11 only bounds what it
+    holds unparsed, so a long head that arrives in one read would pass it)."""
+    received = 0
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
+            if head_limit is not None and isinstance(event, h11.Request):
+                unread = len(conn.trailing_data[0])
+                if received - unread > head_limit:
+                    raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
             return event
+        if head_limit is not None and received > head_limit:
+            raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
         with trio.fail_at(deadline):
             data = await stream.receive_some(_READ_CHUNK)
+        received += len(data)
         if then is not None and data:
             deadline, then = trio.current_time() + then, None
         conn.receive_data(bytes(data))
@@ -276,7 +291,11 @@ async def _read_request(
     now = trio.current_time()
     try:
         event = await _next_event(
-            stream, conn, deadline=now + first_wait, then=limits.header_timeout
+            stream,
+            conn,
+            deadline=now + first_wait,
+            then=limits.header_timeout,
+            head_limit=limits.max_header_bytes,
         )
     except h11.RemoteProtocolError as exc:
         await _refuse(stream, conn, exc.error_status_hint)
