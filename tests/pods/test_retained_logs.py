@@ -80,7 +80,7 @@ async def test_a_name_that_is_not_a_uid_never_reaches_the_disk(tmp_path: Path) -
         pod_uid="../escape", namespace="n", pod="p", container="c", attempt=0, lines=lines(1)
     )
     assert entry.path is None and entry.data is not None
-    assert list(tmp_path.iterdir()) == []
+    assert not any(tmp_path.iterdir())  # noqa: ASYNC240 (a test's own scratch directory)
 
 
 async def test_unreadable_files_of_a_previous_run_are_dropped(tmp_path: Path) -> None:
