@@ -179,7 +179,8 @@ def resource_metrics(agent: AgentView) -> Iterable[Family]:
             memory_total += usage.memory_bytes
             memory_at = max(memory_at or usage.at, usage.at)
         started = inst.started_at or inst.created_at
-        if started is not None and (counter is not None or usage is not None):
+        measured = counter is not None or (usage is not None and usage.memory_bytes is not None)
+        if started is not None and measured:
             container_start.add(started.timestamp(), labels, timestamp_ms=_ms(started))
     history = agent.instances.usage
     if history.node_cpu_at is not None:

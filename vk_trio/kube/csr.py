@@ -289,11 +289,15 @@ def write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 async def _sleep_until(when: datetime) -> None:
     """Sleep until a wall-clock time (at least 1 s, at most a day at a time, to follow clock
     jumps: a laptop that slept for a week renews as soon as it wakes)."""
     while True:
-        left = (when - datetime.now(UTC)).total_seconds()
+        left = (when - wall_clock()).total_seconds()
         if left <= 0:
             return
         await trio.sleep(min(max(left, 1.0), 86400.0))
