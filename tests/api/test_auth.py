@@ -32,6 +32,7 @@ class Reviewer:
 
     async def create(self, resource: Any, body: Any, **_kw: Any) -> Any:
         self.calls.append((resource.plural, body))
+        await trio.sleep(0.01)  # the API server takes a moment
         if resource is TOKEN_REVIEWS:
             user = self.tokens.get(body["spec"]["token"])
             status = TokenReviewStatus(
@@ -65,7 +66,9 @@ def test_paths_map_to_the_kubelets_node_subresources() -> None:
 
 
 def test_a_client_certificate_is_its_cn_in_its_o_groups() -> None:
-    cert = {"subject": ((("organizationName", "system:masters"),), (("commonName", "apiserver"),))}
+    cert: dict[str, object] = {
+        "subject": ((("organizationName", "system:masters"),), (("commonName", "apiserver"),))
+    }
     found = identity_from_cert(cert)
     assert found is not None and found.user == "apiserver"
     assert found.groups == ("system:masters", "system:authenticated")
@@ -112,3 +115,12 @@ async def test_decisions_and_tokens_are_cached_with_the_kubelets_ttls(
     assert await reviews_for("/containerLogs/a/b/c", "t") == 1
     assert await reviews_for("/pods", "nope") == 1  # a refused token: cached 10 s
     assert await reviews_for("/pods", "nope") == 0
+
+
+async def test_requests_arriving_together_share_one_review() -> None:
+    reviewer = Reviewer(tokens={"t": "dave"}, allowed={("dave", "proxy")})
+    gate = guard(reviewer)
+    async with trio.open_nursery() as nursery:
+        for _ in range(100):
+            nursery.start_soon(gate.check, request("/containerLogs/a/b/c", token="t"))
+    assert [kind for kind, _ in reviewer.calls] == ["tokenreviews", "subjectaccessreviews"]

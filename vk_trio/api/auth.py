@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -121,6 +122,9 @@ class Guard:
         self.tokens: TtlCache[Identity | None] = TtlCache()
         self.decisions: TtlCache[tuple[bool, str]] = TtlCache()
         self.on_decision = on_decision or (lambda _outcome: None)
+        # One review per key at a time: 100 requests that arrive together for the same caller
+        # wait for the first one's answer instead of sending 100 reviews.
+        self._in_flight: dict[object, trio.Event] = {}
 
     async def check(self, request: Request) -> Identity | Denied:
         identity = await self.authenticate(request)
@@ -157,31 +161,49 @@ class Guard:
         if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         key = hashlib.sha256(token.encode()).digest()
+        await self._wait_in_flight(("token", key))
         hit, cached = self.tokens.lookup(key)
         if hit:
             return cached
-        try:
-            identity, why = await review_token(self.client, token, limiter=self.limiter)
-        except KubeError as exc:
-            _log.warning("TokenReview failed: %s", exc)
-            return None  # not cached: the API server may answer the next one
-        if identity is None:
-            _log.debug("a bearer token was refused: %s", why)
-        self.tokens.put(key, identity, TOKEN_TTL if identity else TOKEN_DENIED_TTL)
-        return identity
+        async with self._flight(("token", key)):
+            try:
+                identity, why = await review_token(self.client, token, limiter=self.limiter)
+            except KubeError as exc:
+                _log.warning("TokenReview failed: %s", exc)
+                return None  # not cached: the API server may answer the next one
+            if identity is None:
+                _log.debug("a bearer token was refused: %s", why)
+            self.tokens.put(key, identity, TOKEN_TTL if identity else TOKEN_DENIED_TTL)
+            return identity
 
     async def authorize(self, identity: Identity, action: Action) -> tuple[bool, str]:
         key = (identity.user, identity.groups, identity.uid, action)
+        await self._wait_in_flight(key)
         cached = self.decisions.get(key)
         if cached is not None:
             return cached
+        async with self._flight(key):
+            try:
+                decision = await review_access(self.client, identity, action, limiter=self.limiter)
+            except KubeError as exc:
+                _log.warning("SubjectAccessReview failed: %s", exc)
+                return False, "the authorizer could not be reached"
+            self.decisions.put(key, decision, ALLOWED_TTL if decision[0] else DENIED_TTL)
+            return decision
+
+    async def _wait_in_flight(self, key: object) -> None:
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            await pending.wait()
+
+    @asynccontextmanager
+    async def _flight(self, key: object) -> AsyncIterator[None]:
+        done = self._in_flight[key] = trio.Event()
         try:
-            decision = await review_access(self.client, identity, action, limiter=self.limiter)
-        except KubeError as exc:
-            _log.warning("SubjectAccessReview failed: %s", exc)
-            return False, "the authorizer could not be reached"
-        self.decisions.put(key, decision, ALLOWED_TTL if decision[0] else DENIED_TTL)
-        return decision
+            yield
+        finally:
+            del self._in_flight[key]
+            done.set()
 
 
 def identity_from_cert(cert: dict[str, object]) -> Identity | None:

@@ -195,9 +195,11 @@ class Reconciler:
             return
         if record.final is None and record.failure is None:
             await self._advance(pod, record, now)
-        if record.final is not None or record.failure is not None:
-            await self._retire(pod, self.view.for_pod(uid))
         await self._write_status(pod, record, now)
+        if record.final is not None or record.failure is not None:
+            # after the status: the user sees the end at once; keeping the log (bounded)
+            # then delays only the delete
+            await self._retire(pod, self.view.for_pod(uid))
 
     async def _advance(self, pod: Pod, record: PodRecord, now: datetime) -> None:
         uid = pod.metadata.uid
