@@ -51,9 +51,10 @@ from vk_trio.providers.registry import open_provider
 from vk_trio.sdnotify import notify
 
 POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
-# /healthz, /readyz, /metrics: probes and scrapers, a few connections; 256 at most, the idle ones
-# give way to new ones (httpserver), so a flood of idle connections never blocks a probe.
-HEALTH_LIMITS = Limits(max_connections=256, max_body_bytes=0)
+# /healthz, /readyz, /metrics: probes and scrapers need a few connections, but a flood of idle
+# ones (2,000 in bench/idle_connections.py) must fit beside them: the head timeout closes them
+# after 10 s, and beyond the cap the longest-idle give way (httpserver).
+HEALTH_LIMITS = Limits(max_connections=4096, max_body_bytes=0)
 _log = get_logger("vk_trio.daemon")
 
 

@@ -89,13 +89,16 @@ async def test_a_client_that_sends_nothing_is_closed_after_the_header_timeout(
 
 
 async def test_at_the_cap_idle_connections_give_way_so_a_probe_gets_in(
-    nursery: trio.Nursery,
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
     stats = ServerStats()
     limits = Limits(max_connections=20)
     port = await nursery.start(lambda **kw: serve(router(), limits=limits, stats=stats, **kw))
-    idle = [await connect(port) for _ in range(60)]
-    await trio.testing.wait_all_tasks_blocked()
+    idle = []
+    for _ in range(60):
+        idle.append(await connect(port))
+        await trio.sleep(0.1)  # each waits a while: the longest-idle give way after 1 s
+    await trio.sleep(1.0)
     for _ in range(3):
         async with await connect(port) as probe:
             answer = await request(probe, "/healthz")

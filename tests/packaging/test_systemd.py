@@ -120,7 +120,7 @@ def test_the_unit_keeps_state_raises_the_file_limit_and_denies_the_metadata_addr
     settings = unit_settings()
     assert settings["StateDirectory"] == ["vk-trio"]
     assert load_config(env={"STATE_DIRECTORY": "/var/lib/vk-trio"}).state_dir == "/var/lib/vk-trio"
-    assert int(settings["LimitNOFILE"][-1]) >= 2048 + 256 + 1024
+    assert int(settings["LimitNOFILE"][-1]) >= 2 * 4096 + 1024
     denied = " ".join(settings["IPAddressDeny"]).split()
     assert "169.254.0.0/16" in denied
     assert "fd00:ec2::254/128" in denied

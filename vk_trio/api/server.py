@@ -35,7 +35,7 @@ from vk_trio.metrics import CONTENT_TYPE, render
 _log = get_logger("vk_trio.api")
 
 MAX_STREAMS_PER_USER = 512
-LIMITS = Limits(max_connections=2048, max_body_bytes=64 * 1024)
+LIMITS = Limits(max_connections=4096, max_body_bytes=64 * 1024)
 NOT_YET = (
     "{what} is not supported by vk-trio yet: a pod of this node runs on a cloud GPU instance, "
     "and streaming into it (exec, attach, port-forward) is a separate capability that has not "

@@ -10,9 +10,10 @@ Limits (``Limits``), and why each exists:
   client keeps idle connections that long) and finish its head within ``header_timeout``: a client
   that sends nothing is closed;
 * one write may wait at most ``write_timeout`` for a client that does not read;
-* at most ``max_connections`` at once. At the cap, a new connection closes the longest-idle
-  one (a connection waiting for its next request) to make room, so a flood of idle connections
-  cannot lock out a health probe; when none is idle the new one is closed at once;
+* at most ``max_connections`` at once (4,096 by default: a flood of 2,000 idle connections
+  fits, and the head timeout reclaims them). At the cap, a new connection closes the
+  longest-idle one (waiting for its next request for at least a second) to make room; when none
+  is, the new one is closed at once;
 * ``accept`` failing for lack of file descriptors (EMFILE, ENFILE) or memory closes the
   longest-idle connection and backs off from 10 ms to 1 s, with one log line per 10 s and no
   traceback (trio's serve_listeners logs a traceback every 100 ms).
@@ -42,6 +43,9 @@ _log = get_logger("vk_trio.httpserver")
 _READ_CHUNK = 65536
 _CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _ACCEPT_LOG_EVERY = 10.0
+# At the cap, an idle connection gives way only after this long: clients that reconnect at
+# once cannot make connections evict each other in a loop that eats the CPU.
+EVICT_AFTER_IDLE = 1.0
 
 TlsSource = ssl.SSLContext | Callable[[], ssl.SSLContext]
 
@@ -54,7 +58,7 @@ class Limits:
     idle_timeout: float = 90.0
     body_timeout: float = 30.0
     write_timeout: float = 60.0
-    max_connections: int = 1024
+    max_connections: int = 4096
 
 
 @dataclass
@@ -83,19 +87,23 @@ class _Table:
     def __init__(self, stats: ServerStats) -> None:
         self.stats = stats
         self.open: set[_Tracked] = set()
-        self.idle: OrderedDict[_Tracked, None] = OrderedDict()
+        self.idle: OrderedDict[_Tracked, float] = OrderedDict()  # → idle since (trio time)
 
-    def evict_idle(self) -> bool:
+    def evict_idle(self, *, min_idle: float = 0.0) -> bool:
+        """Close the longest-idle connection if it has been idle ``min_idle`` seconds."""
         if not self.idle:
             return False
-        oldest, _ = self.idle.popitem(last=False)
+        oldest, since = next(iter(self.idle.items()))
+        if trio.current_time() - since < min_idle:
+            return False
+        del self.idle[oldest]
         oldest.scope.cancel()
         self.stats.evicted += 1
         return True
 
     def set_idle(self, conn: _Tracked, idle: bool) -> None:
         if idle:
-            self.idle[conn] = None
+            self.idle[conn] = trio.current_time()
             self.idle.move_to_end(conn)
         else:
             self.idle.pop(conn, None)
@@ -167,7 +175,8 @@ async def _accept_loop(
             delay = min(delay * 2, 1.0)
             continue
         delay = 0.01
-        if len(table.open) >= limits.max_connections and not table.evict_idle():
+        at_cap = len(table.open) >= limits.max_connections
+        if at_cap and not table.evict_idle(min_idle=EVICT_AFTER_IDLE):
             table.stats.refused += 1
             await trio.aclose_forcefully(stream)
             continue
