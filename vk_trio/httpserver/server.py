@@ -126,7 +126,7 @@ async def serve(
     """
     limits = limits or Limits()
     stats = stats if stats is not None else ServerStats()
-    listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=1024)
+    listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=4096)
     bound: int = listeners[0].socket.getsockname()[1]
     server = _Server(handler=handler, tls=ssl_context, limits=limits, table=_Table(stats))
     async with trio.open_nursery() as nursery:
