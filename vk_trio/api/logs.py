@@ -48,7 +48,7 @@ class Options:
     since: datetime | None = None
 
 
-def _flag(request: Request, name: str) -> bool:
+def flag(request: Request, name: str) -> bool:
     value = request.arg(name)
     return value is not None and value.lower() in _TRUE
 
@@ -79,9 +79,9 @@ def parse_options(request: Request, *, now: datetime) -> Options:
         except ValueError:
             raise BadOptions(f"sinceTime: {since_time!r} is not an RFC 3339 time") from None
     return Options(
-        follow=_flag(request, "follow"),
-        previous=_flag(request, "previous"),
-        timestamps=_flag(request, "timestamps"),
+        follow=flag(request, "follow"),
+        previous=flag(request, "previous"),
+        timestamps=flag(request, "timestamps"),
         tail_lines=_int(request, "tailLines", minimum=0),
         limit_bytes=_int(request, "limitBytes", minimum=1),
         since=since,

@@ -21,11 +21,12 @@ import msgspec
 import trio
 
 from vk_trio.api.auth import Denied, Guard
-from vk_trio.api.logs import container_logs
+from vk_trio.api.logs import container_logs, flag
 from vk_trio.api.stats import resource_metrics, summary
 from vk_trio.api.tls import ServingTls, load_client_ca
 from vk_trio.api.view import LIVE, AgentView
 from vk_trio.config import Config
+from vk_trio.errors import ConfigError
 from vk_trio.httpserver import Handler, Limits, Request, Response, Router, ServerStats, serve
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Pod
@@ -119,6 +120,13 @@ class KubeletApi:
             task_status.started(self.port)
 
     async def _serve(self, *, task_status: trio.TaskStatus[int]) -> None:
+        try:
+            await self._listen(task_status=task_status)
+        except OSError as exc:  # the port is taken, or the address is not ours
+            where = f"{self.config.kubelet_address}:{self.config.kubelet_port}"
+            raise ConfigError(f"--kubelet-port: cannot listen on {where}: {exc.strerror}") from None
+
+    async def _listen(self, *, task_status: trio.TaskStatus[int]) -> None:
         await serve(
             self.handle,
             host=self.config.kubelet_address,
@@ -143,7 +151,7 @@ class KubeletApi:
         if handler is None:
             status = 405 if request.route else 404
             return Response.text("404 page not found\n" if status == 404 else "", status=status)
-        if request.route.startswith("/containerLogs") and request.arg("follow") in ("true", "1"):
+        if request.route.startswith("/containerLogs") and flag(request, "follow"):
             return await self._follow(request, verdict.user)
         return await handler(request)
 

@@ -31,10 +31,11 @@ from pathlib import Path
 
 import trio
 
+from vk_trio.errors import ConfigError
 from vk_trio.kube import der
 from vk_trio.kube.certs import CertInfo, cert_info, self_signed
 from vk_trio.kube.client import KubeClient
-from vk_trio.kube.csr import CertificateKeeper, CertificateSpec, Issued
+from vk_trio.kube.csr import CertificateKeeper, CertificateSpec, CsrRefused, Issued
 from vk_trio.kube.p256 import PrivateKey
 from vk_trio.logs import get_logger
 
@@ -122,9 +123,13 @@ class ServingTls:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Load the pair (a failure at start is fatal: the operator named these files), then
-        reload it whenever a file changes."""
-        stamp = self._load_files(cert_file, key_file)
+        """Load the pair (a failure at start is a configuration error: the operator named these
+        files), then reload it whenever a file changes."""
+        try:
+            stamp = self._load_files(cert_file, key_file)
+        except (OSError, TlsError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise ConfigError(f"--tls-cert-file {cert_file}: {why}") from None
         task_status.started()
         while True:
             await trio.sleep(RELOAD_SECONDS)
@@ -183,7 +188,10 @@ class ServingTls:
         )
 
         async def install(issued: Issued) -> None:
-            self.install(issued.cert_pem, issued.key_pem, source="csr")
+            try:
+                self.install(issued.cert_pem, issued.key_pem, source="csr")
+            except TlsError as exc:  # the signer's answer does not load: ask again
+                raise CsrRefused(f"{issued.csr_name}: {exc}") from exc
 
         async def fallback(pending: str) -> None:
             self.install_self_signed(node_name=node_name, sans=sans)
@@ -215,4 +223,4 @@ def load_client_ca(path: Path | None, fallback: bytes | None) -> bytes | None:
         return fallback
     with contextlib.suppress(OSError):
         return path.read_bytes()
-    raise TlsError(f"--client-ca-file {path} cannot be read")
+    raise ConfigError(f"--client-ca-file {path} cannot be read")
