@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import ssl
 import statistics
 import subprocess
@@ -33,6 +34,7 @@ from typing import Any
 
 import httpx2
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.agent_process import memory_mb
 from bench.lifecycle import AgentProcess, PhaseWatch, until
@@ -109,9 +111,38 @@ async def watched(client: KubeClient, ns: str, nursery: trio.Nursery) -> PhaseWa
     return watch
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def agent_first_lines(health: int) -> dict[str, Any]:
+    """The agent's own view: its histogram of request → first line sent."""
+    async with httpx2.AsyncClient(trust_env=False) as http:
+        text = (await http.get(f"http://127.0.0.1:{health}/metrics")).text
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "vk_trio_kubelet_api_first_log_line_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    buckets[float(sample.labels["le"])] = sample.value
+    total = buckets.get(float("inf"), 0.0)
+    within = next((buckets[le] for le in sorted(buckets) if le >= TARGET_FIRST_LINE_S), 0.0)
+    slowest = min((le for le in sorted(buckets) if buckets[le] >= total), default=None)
+    return {
+        "agent_first_lines": int(total),
+        "agent_first_line_within_1s": int(within),
+        "agent_first_line_max_bucket_s": slowest,
+    }
+
+
 async def follow(cp: ControlPlane, ns: str, node: str) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="vk-bench-logs-"))
-    agent = AgentProcess(agent_flags(cp, node), work)
+    health = free_port()
+    flags = agent_flags(cp, node, health_server_address=f"127.0.0.1:{health}")
+    agent = AgentProcess(flags, work)
     credentials = await resolve_credentials(kubeconfig=str(cp.kubeconfig), env={})
     context = ssl.create_default_context(cafile=str(cp.ca_pem))
     context.load_cert_chain(cp.admin_cert, cp.admin_key)
@@ -150,6 +181,7 @@ async def follow(cp: ControlPlane, ns: str, node: str) -> dict[str, Any]:
                     with trio.fail_after(120):
                         await opened.wait()
                     open_memory = agent.memory()
+                    agent_view = await agent_first_lines(health)
                     kubectl_first = await real_kubectl_first_line(cp, ns, names[0])
             cpu = cpu_seconds(agent.proc.pid) - cpu_before
             n.cancel_scope.cancel()
@@ -160,6 +192,7 @@ async def follow(cp: ControlPlane, ns: str, node: str) -> dict[str, Any]:
             "first_line_p99_s": round(latencies[int(len(latencies) * 0.99) - 1], 3),
             "first_line_max_s": round(latencies[-1], 3),
             "kubectl_logs_f_first_line_s": kubectl_first,
+            **agent_view,
             "agent_cpu_s_during_follow": round(cpu, 2),
             "agent_rss_mb_with_100_streams": open_memory["rss_mb"],
             "target_first_line_s": TARGET_FIRST_LINE_S,
@@ -259,11 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="vk-trio kubelet API benchmark")
     parser.add_argument("--state-dir", type=Path, default=None, help="reuse a control plane")
     parser.add_argument("--out", type=Path, default=Path("bench/results/kubelet_logs.json"))
+    parser.add_argument("--follow-only", action="store_true", help="skip the retention part")
     args = parser.parse_args(argv)
     state = args.state_dir or Path(tempfile.mkdtemp(prefix="vk-bench-cp-"))
     cp = launcher.up(state)
     try:
-        result = trio.run(run, cp)
+        result = trio.run(lambda: run(cp, retain=not args.follow_only))
     finally:
         if args.state_dir is None:
             launcher.down(state)

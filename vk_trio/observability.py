@@ -148,9 +148,14 @@ def api_families(api: KubeletApi, node: dict[str, str]) -> list[Family]:
     for outcome, count in sorted(api.stats.decisions.items()):
         decisions.add(count, {**node, "outcome": outcome})
     retained = api.agent.retained
+    first_line = api.stats.first_line.family(
+        "vk_trio_kubelet_api_first_log_line_seconds",
+        "A followed log request's arrival to its first line sent",
+    )
     families = [
         requests,
         decisions,
+        first_line,
         Family(
             "vk_trio_kubelet_api_log_streams", "gauge", "Provider log streams open for clients"
         ).add(api.agent.open_log_streams, node),

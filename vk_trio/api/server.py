@@ -31,7 +31,7 @@ from vk_trio.httpserver import Handler, Limits, Request, Response, Router, Serve
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Pod
 from vk_trio.logs import get_logger
-from vk_trio.metrics import CONTENT_TYPE, render
+from vk_trio.metrics import CONTENT_TYPE, Histogram, render
 
 _log = get_logger("vk_trio.api")
 
@@ -54,11 +54,16 @@ STREAMING_ROUTES = (
 )
 
 
+FIRST_LINE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
 @dataclass
 class ApiStats:
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)  # (endpoint, status)
     decisions: Counter[str] = field(default_factory=Counter)  # allowed, forbidden, ...
     server: ServerStats = field(default_factory=ServerStats)
+    # a followed log: the request's arrival to its first line sent (what the API server waits)
+    first_line: Histogram = field(default_factory=lambda: Histogram(FIRST_LINE_BUCKETS))
 
 
 class KubeletApi:
@@ -156,6 +161,7 @@ class KubeletApi:
         return await handler(request)
 
     async def _follow(self, request: Request, user: str) -> Response:
+        arrived = trio.current_time()
         if self._streams[user] >= MAX_STREAMS_PER_USER:
             return Response.text(
                 f"too many concurrent log streams for {user} (at most {MAX_STREAMS_PER_USER})\n",
@@ -173,8 +179,12 @@ class KubeletApi:
         inner = response.stream
 
         async def counted() -> AsyncGenerator[bytes]:
+            first = True
             try:
                 async for chunk in inner:
+                    if first:
+                        first = False
+                        self.stats.first_line.observe(trio.current_time() - arrived)
                     yield chunk
             finally:
                 self._streams[user] -= 1
