@@ -46,8 +46,11 @@ async def kubelet_get(
         pair = scene.cp.pki.apiserver_kubelet_client
         context.load_cert_chain(pair.cert, pair.key)
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(verify=context, timeout=5, trust_env=False) as client:
-        answer = await client.get(f"https://127.0.0.1:{port}{path}", headers=headers)
+    # Shielded (and bounded by the client's 5 s timeout): a probe cancelled mid-request by
+    # expect()'s deadline would leave httpx2's socket unclosed.
+    with trio.CancelScope(shield=True):
+        async with httpx2.AsyncClient(verify=context, timeout=5, trust_env=False) as client:
+            answer = await client.get(f"https://127.0.0.1:{port}{path}", headers=headers)
     return answer.status_code
 
 
