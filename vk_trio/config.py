@@ -25,6 +25,7 @@ from vk_trio.errors import ConfigError
 PROVIDERS = ("fake", "runpod", "vastai")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 SERVING_CERTS = ("csr", "self-signed")
+NODE_IDENTITIES = ("auto", "bootstrap", "kubeconfig")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -55,6 +56,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     tls_key_file: str = ""
     client_ca_file: str = ""
     serving_cert: str = "csr"
+    node_identity: str = "auto"  # bootstrap in a pod (its ServiceAccount), else kubeconfig
+    node_identity_wait: float = 120.0  # seconds for the node's client certificate at start
     state_dir: str = ""
     log_retention_bytes: int = 1024 * 1024
     log_retention_total_bytes: int = 256 * 1024 * 1024
@@ -174,11 +177,26 @@ SETTINGS: tuple[Setting, ...] = (
         "or self-signed",
     ),
     Setting(
+        "node_identity",
+        "--node-identity",
+        ("VK_NODE_IDENTITY",),
+        "bootstrap (pod work as system:node:<node> with a certificate from the cluster's CSR "
+        "API, the given credentials only for what a node may not do), kubeconfig (the given "
+        "credentials for everything) or auto (bootstrap in a pod, else kubeconfig)",
+    ),
+    Setting(
+        "node_identity_wait",
+        "--node-identity-wait",
+        ("VK_NODE_IDENTITY_WAIT",),
+        "seconds to wait at start for the node's client certificate to be issued before "
+        "stopping with an error",
+    ),
+    Setting(
         "state_dir",
         "--state-dir",
         ("STATE_DIRECTORY", "VK_STATE_DIR"),
-        "directory kept across restarts: retained logs, the serving certificate (default: none, "
-        "in memory)",
+        "directory kept across restarts: retained logs, the serving and node client certificates "
+        "(default: none, in memory)",
     ),
     Setting(
         "log_retention_bytes",
@@ -320,6 +338,13 @@ def validate(config: Config) -> None:
         raise bad(
             "serving_cert", f"{config.serving_cert!r} is not one of {', '.join(SERVING_CERTS)}"
         )
+    if config.node_identity not in NODE_IDENTITIES:
+        raise bad(
+            "node_identity",
+            f"{config.node_identity!r} is not one of {', '.join(NODE_IDENTITIES)}",
+        )
+    if config.node_identity_wait <= 0:
+        raise bad("node_identity_wait", "must be positive seconds")
     if config.log_retention_bytes < 0 or config.log_retention_total_bytes < 0:
         raise bad("log_retention_bytes", "must be 0 (keep nothing) or more bytes")
     taint = config.taint_parts()

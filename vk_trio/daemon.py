@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +27,11 @@ from vk_trio.config import Config, parse_address
 from vk_trio.errors import KubeError
 from vk_trio.health import health_router
 from vk_trio.httpserver import Limits, ServerStats, serve
-from vk_trio.kube.auth import resolve_credentials
+from vk_trio.kube.auth import Credentials, resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.leader import LeaderElector
+from vk_trio.kube.node_identity import node_user, open_node_client
 from vk_trio.kube.resources import PODS
 from vk_trio.kube.watch import WatchStats, watch_resource
 from vk_trio.logs import get_logger
@@ -78,6 +79,8 @@ class Agent:
     api: KubeletApi | None = None
     health_stats: ServerStats = field(default_factory=ServerStats)
     cluster_ca: bytes | None = None  # the kubeconfig's CA: the kubelet API's default client CA
+    credentials: Credentials | None = None
+    node_identity: str = ""  # who does the pod work: system:node:<node>, or the given identity
 
     def events_dropped(self) -> int:
         return self.events.dropped if self.events is not None else 0
@@ -120,6 +123,7 @@ async def run_agent(
     credentials = await resolve_credentials(kubeconfig=config.kubeconfig, context=config.context)
     agent = Agent(config=config, node=NodeState(name=config.node_name))
     agent.cluster_ca = credentials.ca_pem
+    agent.credentials = credentials
     if config.state_dir:
         await trio.to_thread.run_sync(_private_dir, Path(config.state_dir))
     async with (
@@ -166,12 +170,16 @@ async def _act(
     config = agent.config
     agent.queue = WorkQueue()
     try:
-        async with trio.open_nursery() as nursery:
-            registrar = NodeRegistrar(client, config, agent.node)
+        async with (
+            _node_client(agent, client) as node,
+            trio.open_nursery() as nursery,
+        ):
+            labeller = client if node is not client else None
+            registrar = NodeRegistrar(node, config, agent.node, labeller=labeller)
             await nursery.start(registrar.keep_registered)
             await nursery.start(
                 lambda task_status: run_lease(
-                    client, agent.node, stats=agent.lease, task_status=task_status
+                    node, agent.node, stats=agent.lease, task_status=task_status
                 )
             )
             async with open_provider(config, nursery, given=given) as chosen:
@@ -179,7 +187,8 @@ async def _act(
                 agent.provider_calls = counted.calls
                 await _run_pods(
                     agent,
-                    client=client,
+                    client=node,
+                    service_account=client,
                     provider=counted,
                     registrar=registrar,
                     nursery=nursery,
@@ -190,15 +199,49 @@ async def _act(
         agent.node.ready = False
 
 
+def uses_node_identity(config: Config, credentials: Credentials) -> bool:
+    """``--node-identity``: auto is bootstrap in a pod (its ServiceAccount is a credential the
+    chart grants, and a node identity confines it), and the kubeconfig's identity as given
+    otherwise (an operator's choice, often already a node certificate)."""
+    if config.node_identity == "auto":
+        return credentials.source == "in-cluster"
+    return config.node_identity == "bootstrap"
+
+
+@contextlib.asynccontextmanager
+async def _node_client(agent: Agent, client: KubeClient) -> AsyncIterator[KubeClient]:
+    """The client of the pod work: ``system:node:<node>`` by TLS bootstrapping, or ``client``."""
+    config, credentials = agent.config, agent.credentials
+    if credentials is None or not uses_node_identity(config, credentials):
+        agent.node_identity = credentials.source if credentials else ""
+        yield client
+        return
+    async with open_node_client(
+        client,
+        credentials,
+        node_name=config.node_name,
+        wait=config.node_identity_wait,
+        store=Path(config.state_dir) / "node-client" if config.state_dir else None,
+        qps=config.kube_qps,
+        burst=config.kube_burst,
+    ) as node:
+        node.sent = client.sent  # one count of API requests for /metrics
+        agent.node_identity = node_user(config.node_name)
+        _log.info("pod work runs as %s", agent.node_identity)
+        yield node
+
+
 async def _run_pods(
     agent: Agent,
     *,
     client: KubeClient,
+    service_account: KubeClient,
     provider: Provider,
     registrar: NodeRegistrar,
     nursery: trio.Nursery,
     task_status: trio.TaskStatus[Agent],
 ) -> None:
+    """The pod work, as ``client``; ``service_account`` only reads the Jobs owning pods."""
     config = agent.config
     cache = agent.cache = PodCache(agent.queue.add)
     view = InstanceView()
@@ -217,6 +260,7 @@ async def _run_pods(
         events=events,
         node_name=config.node_name,
         node_ip=registrar.node_ip,
+        jobs=service_account,
     )
     reconciler = agent.reconciler = Reconciler(
         client=client,

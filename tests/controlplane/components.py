@@ -99,6 +99,8 @@ def apiserver_argv(layout: Layout) -> list[str]:
         f"--service-account-signing-key-file={pki.service_account_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
+        # what binds a real kubelet: a node identity writes only its own Node, Lease and pods
+        "--enable-admission-plugins=NodeRestriction",
         f"--token-auth-file={layout.token_file}",
         "--allow-privileged=true",
         "--enable-priority-and-fairness=false",

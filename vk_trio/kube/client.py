@@ -87,19 +87,58 @@ class KubeClient:
         self.max_retries = max_retries
         self.sent: dict[str, int] = {}  # requests sent per method (retries included), for metrics
         self.backoff = backoff or Backoff(initial=0.2, maximum=10.0)
-        self._tokens = access.token_source
+        self._timeout = timeout
+        self._transport = transport
+        self._tokens: TokenSource | None = None
         self._extensions: dict[str, Any] = {}
+        self._http = self._open(access)
+        self._users: dict[httpx2.AsyncClient, int] = {}  # requests in flight per connection pool
+        self._retired: set[httpx2.AsyncClient] = set()
+
+    def _open(self, access: ClusterAccess) -> httpx2.AsyncClient:
+        self._tokens = access.token_source
+        self._extensions = {}
         if access.tls_server_name:
             self._extensions["sni_hostname"] = access.tls_server_name
-        verify: ssl.SSLContext | bool = access.ssl_context() if transport is None else False
-        self._http = httpx2.AsyncClient(
+        verify: ssl.SSLContext | bool = access.ssl_context() if self._transport is None else False
+        return httpx2.AsyncClient(
             base_url=self.server,
             verify=verify,
-            transport=transport,
-            timeout=httpx2.Timeout(timeout),
+            transport=self._transport,
+            timeout=httpx2.Timeout(self._timeout),
             headers={"user-agent": USER_AGENT, "accept": "application/json"},
             limits=httpx2.Limits(max_connections=200, max_keepalive_connections=50),
         )
+
+    async def swap_access(self, access: ClusterAccess) -> None:
+        """Use new credentials (a renewed client certificate) from the next request on.
+
+        New requests go through a new connection pool, so none of them reuses a connection
+        authenticated with the old certificate; requests and streams (watches) in flight on the
+        old pool finish there, and the old pool closes when its last one ends.
+        """
+        if access.server.rstrip("/") != self.server:
+            raise ValueError("swap_access keeps the API server: only the credentials change")
+        old, self._http = self._http, self._open(access)
+        if self._users.get(old, 0):
+            self._retired.add(old)
+        else:
+            await _close(old)
+
+    @asynccontextmanager
+    async def _pool(self) -> AsyncIterator[httpx2.AsyncClient]:
+        """The current connection pool, counted as in use until the block ends."""
+        http = self._http
+        self._users[http] = self._users.get(http, 0) + 1
+        try:
+            yield http
+        finally:
+            left = self._users[http] = self._users[http] - 1
+            if not left:
+                del self._users[http]
+                if http in self._retired:
+                    self._retired.discard(http)
+                    await _close(http)
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -108,8 +147,9 @@ class KubeClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        with trio.CancelScope(shield=True):
-            await self._http.aclose()
+        for http in (self._http, *self._retired):
+            await _close(http)
+        self._retired.clear()
 
     # --- the one request path ------------------------------------------------------------
 
@@ -133,14 +173,15 @@ class KubeClient:
             headers = await self._headers(content_type if body is not None else None)
             self.sent[method] = self.sent.get(method, 0) + 1
             try:
-                response = await self._http.request(
-                    method,
-                    path,
-                    params=_query(params),
-                    content=body,
-                    headers=headers,
-                    extensions=self._extensions,
-                )
+                async with self._pool() as http:
+                    response = await http.request(
+                        method,
+                        path,
+                        params=_query(params),
+                        content=body,
+                        headers=headers,
+                        extensions=self._extensions,
+                    )
             except httpx2.TransportError as exc:
                 retryable = safe or isinstance(exc, httpx2.ConnectError)
                 if not retryable or attempt >= self.max_retries:
@@ -183,29 +224,30 @@ class KubeClient:
         await self.limiter.acquire()
         headers = await self._headers(None)
         timeout = httpx2.Timeout(DEFAULT_TIMEOUT, read=read_timeout)
-        request = self._http.build_request(
-            "GET",
-            path,
-            params=_query(params),
-            headers=headers,
-            timeout=timeout,
-            extensions=self._extensions,
-        )
-        try:
-            response = await self._http.send(request, stream=True)
-        except httpx2.TransportError as exc:
-            raise KubeTransportError(f"GET {path}: {_describe(exc)}") from exc
-        try:
-            if not response.is_success:
-                await response.aread()
-                error = _status_error(response, method="GET", path=path)
-                if error.code == 401 and self._tokens is not None:
-                    self._tokens.invalidate()
-                raise error
-            yield response
-        finally:
-            with trio.CancelScope(shield=True):
-                await response.aclose()
+        async with self._pool() as http:
+            request = http.build_request(
+                "GET",
+                path,
+                params=_query(params),
+                headers=headers,
+                timeout=timeout,
+                extensions=self._extensions,
+            )
+            try:
+                response = await http.send(request, stream=True)
+            except httpx2.TransportError as exc:
+                raise KubeTransportError(f"GET {path}: {_describe(exc)}") from exc
+            try:
+                if not response.is_success:
+                    await response.aread()
+                    error = _status_error(response, method="GET", path=path)
+                    if error.code == 401 and self._tokens is not None:
+                        self._tokens.invalidate()
+                    raise error
+                yield response
+            finally:
+                with trio.CancelScope(shield=True):
+                    await response.aclose()
 
     # --- typed verbs -----------------------------------------------------------------------
 
@@ -309,6 +351,11 @@ class KubeClient:
             resource.path(namespace=namespace, name=name),
             body=msgspec.json.encode(options),
         )
+
+
+async def _close(http: httpx2.AsyncClient) -> None:
+    with trio.CancelScope(shield=True):
+        await http.aclose()
 
 
 def _query(params: Mapping[str, str | int | bool] | None) -> dict[str, str] | None:

@@ -267,6 +267,8 @@ class CertificateKeeper:
             return None
         if info.not_after <= datetime.now(UTC) or info.self_issued:
             return None
+        if info.common_name != self.spec.common_name:  # another node's (a renamed node)
+            return None
         return Issued(key_pem=key_pem, cert_pem=cert_pem, info=info)
 
     def _save(self, issued: Issued) -> None:

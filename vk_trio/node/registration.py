@@ -100,6 +100,39 @@ def node_labels(config: Config) -> dict[str, str]:
     }
 
 
+# NodeRestriction lets a node set on itself, in the kubernetes.io and k8s.io domains, only these
+# labels and those of the kubelet.kubernetes.io and node.kubernetes.io domains (its own rule).
+NODE_SETTABLE_LABELS = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "kubernetes.io/arch",
+        "kubernetes.io/os",
+        "beta.kubernetes.io/arch",
+        "beta.kubernetes.io/os",
+        "beta.kubernetes.io/instance-type",
+        "node.kubernetes.io/instance-type",
+        "failure-domain.beta.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/zone",
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+    }
+)
+NODE_SETTABLE_DOMAINS = ("kubelet.kubernetes.io", "node.kubernetes.io")
+
+
+def _within(domain: str, parent: str) -> bool:
+    return domain == parent or domain.endswith(f".{parent}")
+
+
+def node_may_set(key: str) -> bool:
+    """May a node identity set this label on its own Node (NodeRestriction)? ``kubernetes.io/
+    role`` and ``node-role.kubernetes.io/*`` it may not: those say what a node is for."""
+    domain, slash, _ = key.rpartition("/")
+    if not slash or not (_within(domain, "kubernetes.io") or _within(domain, "k8s.io")):
+        return True
+    return key in NODE_SETTABLE_LABELS or any(_within(domain, d) for d in NODE_SETTABLE_DOMAINS)
+
+
 def node_capacity(config: Config) -> dict[str, str]:
     return {
         "cpu": config.cpu,
@@ -167,24 +200,41 @@ def node_status(
     }
 
 
-def node_object(config: Config, *, node_ip: str, hostname: bool = False) -> dict[str, Any]:
+def node_object(
+    config: Config, *, node_ip: str, hostname: bool = False, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"providerID": f"vk-trio://{config.provider}/{config.node_name}"}
     taint = config.taint_parts()
     if taint is not None:
         key, value, effect = taint
         spec["taints"] = [{"key": key, "value": value, "effect": effect}]
     return {
-        "metadata": {"name": config.node_name, "labels": node_labels(config)},
+        "metadata": {
+            "name": config.node_name,
+            "labels": node_labels(config) if labels is None else labels,
+        },
         "spec": spec,
         "status": node_status(config, ready=False, node_ip=node_ip, hostname=hostname),
     }
 
 
 class NodeRegistrar:
-    """Creates the Node, patches its status, and recreates it when it disappears."""
+    """Creates the Node, patches its status, and recreates it when it disappears.
 
-    def __init__(self, client: KubeClient, config: Config, state: NodeState) -> None:
+    ``labeller``, when the client is a node identity, sets the labels NodeRestriction forbids a
+    node to set on itself (``kubernetes.io/role``) right after the node creates its Node.
+    """
+
+    def __init__(
+        self,
+        client: KubeClient,
+        config: Config,
+        state: NodeState,
+        *,
+        labeller: KubeClient | None = None,
+    ) -> None:
         self.client = client
+        self.labeller = labeller
         self.config = config
         self.state = state
         self.node_ip = config.node_ip or default_node_ip(client.server)
@@ -199,11 +249,18 @@ class NodeRegistrar:
         try:
             node = await self.client.get(NODES, self.config.node_name)
         except NotFound:
+            labels = node_labels(self.config)
+            own = labels if self.labeller is None else _settable(labels)
             try:
                 node = await self.client.create(
-                    NODES, node_object(self.config, node_ip=self.node_ip, hostname=self.hostname)
+                    NODES,
+                    node_object(
+                        self.config, node_ip=self.node_ip, hostname=self.hostname, labels=own
+                    ),
                 )
                 _log.info("registered node %s", self.config.node_name)
+                if own != labels:
+                    await self._label({k: v for k, v in labels.items() if k not in own})
             except Conflict:
                 node = await self.client.get(NODES, self.config.node_name)
         if node.metadata.uid != self.state.uid:
@@ -212,6 +269,22 @@ class NodeRegistrar:
             self.state.touch()
         await self.patch_status()
         return node
+
+    async def _label(self, labels: dict[str, str]) -> None:
+        """The labels the node may not set itself, set by the labeller (a failure is logged:
+        pods still run, only selectors on these labels miss the node)."""
+        assert self.labeller is not None
+        try:
+            await self.labeller.patch(
+                NODES, self.config.node_name, {"metadata": {"labels": labels}}
+            )
+        except KubeError as exc:
+            _log.warning(
+                "node %s: could not set the labels %s (a node may not set them on itself): %s",
+                self.config.node_name,
+                ", ".join(sorted(labels)),
+                exc,
+            )
 
     async def patch_status(self) -> None:
         status = node_status(
@@ -252,6 +325,10 @@ class NodeRegistrar:
             field_selector=f"metadata.name={self.config.node_name}",
             task_status=task_status,
         )
+
+
+def _settable(labels: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in labels.items() if node_may_set(k)}
 
 
 async def _retrying(action: Callable[[], Any], *, delay: float = 1.0) -> None:

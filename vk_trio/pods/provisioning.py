@@ -59,8 +59,10 @@ class Provisioner:
         events: EventRecorder,
         node_name: str,
         node_ip: str,
+        jobs: KubeClient | None = None,
     ) -> None:
         self.client = client
+        self.jobs = jobs or client  # the node identity may not read Jobs: the ServiceAccount
         self.provider = provider
         self.objects = objects
         self.events = events
@@ -72,7 +74,7 @@ class Provisioner:
         for owner in pod.metadata.owner_references:
             if owner.kind == "Job" and owner.api_version.startswith("batch/"):
                 try:
-                    job = await self.client.get(JOBS, owner.name, namespace=pod.metadata.namespace)
+                    job = await self.jobs.get(JOBS, owner.name, namespace=pod.metadata.namespace)
                 except NotFound:
                     return {}
                 if job.metadata.uid == owner.uid:
