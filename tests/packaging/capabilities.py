@@ -71,6 +71,18 @@ async def deleted_node_comes_back(scene: Scene) -> None:
     await expect(scene, back, what="a deleted Node is registered again", within=6)
 
 
+async def node_carries_its_role_label(scene: Scene) -> None:
+    """``kubernetes.io/role`` is a label NodeRestriction forbids a node to set on itself."""
+
+    async def labelled() -> bool:
+        labels = (await node(scene)).metadata.labels
+        return labels.get("kubernetes.io/role") == "agent" and labels.get("type") == (
+            "virtual-kubelet"
+        )
+
+    await expect(scene, labelled, what="the Node carries kubernetes.io/role=agent", within=8)
+
+
 async def node_lease_is_created(scene: Scene) -> None:
     await expect(
         scene,
@@ -283,6 +295,7 @@ async def job_annotations_apply(scene: Scene) -> None:
 
 NODE_REGISTERED = Capability("the Node is registered", node_is_registered)
 NODE_READY = Capability("the Node turns Ready", node_turns_ready)
+NODE_ROLE_LABEL = Capability("the Node carries its role label", node_carries_its_role_label)
 NODE_COMES_BACK = Capability("a deleted Node is registered again", deleted_node_comes_back)
 NODE_LEASE_CREATED = Capability("the node Lease is created", node_lease_is_created)
 NODE_LEASE_RENEWED = Capability("the node Lease is renewed", node_lease_is_renewed)

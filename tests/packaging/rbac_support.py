@@ -66,15 +66,16 @@ class Identity:
     root: Path  # token, ca.crt, namespace
     env: Mapping[str, str]  # KUBERNETES_SERVICE_HOST/PORT
     docs: tuple[chart.Doc, ...]  # what was applied
+    node_identity: str = "bootstrap"  # the chart's nodeIdentity: how the agent runs
 
     @property
     def username(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
 
-def release_values(node: str) -> dict[str, object]:
-    """The chart's defaults, except the node, and the fake cloud (no Secret needed)."""
-    return {"nodeName": node, "provider": "fake"}
+def release_values(node: str, **values: object) -> dict[str, object]:
+    """The chart's defaults, except the node, the fake cloud (no Secret needed) and ``values``."""
+    return {"nodeName": node, "provider": "fake", **values}
 
 
 def rbac_docs(docs: Sequence[chart.Doc]) -> list[chart.Doc]:
@@ -105,11 +106,14 @@ def install_identity(
     namespace: str,
     node: str,
     change: Callable[[list[chart.Doc]], list[chart.Doc]] = list,
+    node_identity: str = "bootstrap",
 ) -> Identity:
-    """Render the chart for ``node`` into ``namespace``, apply its RBAC (after ``change``),
-    mint a token for its ServiceAccount, and write the pod's service-account directory."""
+    """Render the chart for ``node`` into ``namespace`` (with ``nodeIdentity``), apply its RBAC
+    (after ``change``), mint a token for its ServiceAccount, and write the pod's
+    service-account directory."""
     release = f"rbac-{secrets.token_hex(3)}"
-    rendered = chart.render(release=release, namespace=namespace, values=release_values(node))
+    values = release_values(node, nodeIdentity=node_identity)
+    rendered = chart.render(release=release, namespace=namespace, values=values)
     docs = change(rbac_docs(rendered))
     kubectl_apply(cp, docs)
     account = chart.the(rendered, "ServiceAccount")["metadata"]["name"]
@@ -122,7 +126,7 @@ def install_identity(
     (root / "namespace").write_text(namespace)
     host, _, port = cp.server.removeprefix("https://").rpartition(":")
     env = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
-    return Identity(release, namespace, node, account, root, env, tuple(docs))
+    return Identity(release, namespace, node, account, root, env, tuple(docs), node_identity)
 
 
 def uninstall_identity(cp: ControlPlane, identity: Identity) -> None:
@@ -208,6 +212,7 @@ async def agent_as(
     tmp_path: Path,
     *,
     prepare: Sequence[Callable[[Scene], Awaitable[None]]] = (),
+    **settings: Any,
 ) -> AsyncIterator[Scene]:
     """Run the agent (fake provider, leader election on as the chart sets it) as ``identity``.
 
@@ -222,6 +227,8 @@ async def agent_as(
         namespace=identity.namespace,
         leader_elect=True,
         serving_cert="csr",  # as the chart runs it
+        node_identity=identity.node_identity,
+        **settings,
     )
     fake = RecordingFake(identity.node, state_file=tmp_path / "fake-cloud.json")
     async with admin_client(cp) as admin:

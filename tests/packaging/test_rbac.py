@@ -41,6 +41,7 @@ from tests.packaging.capabilities import (
     NODE_LEASE_RENEWED,
     NODE_READY,
     NODE_REGISTERED,
+    NODE_ROLE_LABEL,
     POD_DELETION,
     POD_STATUS,
     SECRET_ENV,
@@ -74,8 +75,42 @@ RELEASE_ROLE = "Role/<release namespace>"
 COORDINATION = "coordination.k8s.io"
 
 
-# Every permission the chart grants, and the capability that is lost without it.
+CSRS = ("certificates.k8s.io", "certificatesigningrequests")
+
+# nodeIdentity bootstrap (the default): every permission the chart grants its ServiceAccount,
+# and the capability that is lost without it. The pod work runs as system:node:<node>, whose
+# permissions the Node authorizer gives (NODE_CAPABILITIES below, checked in the whole job).
 RULES: tuple[tuple[Grant, Capability], ...] = (
+    (Grant("ClusterRole", *CSRS, "create"), NODE_REGISTERED),
+    (Grant("ClusterRole", *CSRS, "get"), NODE_REGISTERED),
+    (Grant("ClusterRole", CSRS[0], f"{CSRS[1]}/nodeclient", "create"), NODE_REGISTERED),
+    (Grant("ClusterRole", "", "nodes", "patch", (NODE,)), NODE_ROLE_LABEL),
+    (Grant("ClusterRole", "batch", "jobs", "get"), JOB_ANNOTATIONS),
+    (Grant(RELEASE_ROLE, COORDINATION, "leases", "create"), LEADER_TAKEN),
+    (Grant(RELEASE_ROLE, COORDINATION, "leases", "get", (LEADER,)), LEADER_TAKEN),
+    (Grant(RELEASE_ROLE, COORDINATION, "leases", "patch", (LEADER,)), LEADER_RENEWED),
+)
+NODE_CAPABILITIES = (
+    NODE_READY,
+    NODE_LEASE_CREATED,
+    NODE_LEASE_RENEWED,
+    EARLY_POD_RUNS,
+    LATER_POD_RUNS,
+    POD_STATUS,
+    POD_DELETION,
+    EVENTS,
+    EVENT_COUNT,
+    SECRET_ENV,
+    CONFIG_MAP_ENV,
+    SERVICE_LINKS,
+    KUBELET_API_TOKENS,
+    KUBELET_API_AUTHZ,
+    SERVING_CERT,
+    NODE_COMES_BACK,
+)
+
+# nodeIdentity kubeconfig: the ServiceAccount does everything.
+RULES_KUBECONFIG: tuple[tuple[Grant, Capability], ...] = (
     (Grant("ClusterRole", "", "nodes", "create"), NODE_REGISTERED),
     (Grant("ClusterRole", "", "nodes", "get", (NODE,)), NODE_REGISTERED),
     (Grant("ClusterRole", "", "nodes", "list", (NODE,)), NODE_READY),
@@ -113,7 +148,14 @@ RULES: tuple[tuple[Grant, Capability], ...] = (
     (Grant(RELEASE_ROLE, COORDINATION, "leases", "get", (LEADER,)), LEADER_TAKEN),
     (Grant(RELEASE_ROLE, COORDINATION, "leases", "patch", (LEADER,)), LEADER_RENEWED),
 )
-CAPABILITIES = tuple(dict.fromkeys(capability for _, capability in RULES))
+CAPABILITIES = tuple(dict.fromkeys([*(c for _, c in RULES), *NODE_CAPABILITIES]))
+CAPABILITIES_KUBECONFIG = tuple(
+    dict.fromkeys([*(c for _, c in RULES_KUBECONFIG), NODE_ROLE_LABEL])
+)
+MODES = {
+    "bootstrap": (RULES, CAPABILITIES),
+    "kubeconfig": (RULES_KUBECONFIG, CAPABILITIES_KUBECONFIG),
+}
 
 
 def generic(grant: Grant, *, node_name: str, namespace: str) -> Grant:
@@ -152,22 +194,41 @@ def drop_namespace(cp: ControlPlane, name: str) -> None:
     cp.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
-def test_rules_name_every_permission_the_chart_grants_and_nothing_else() -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_rules_name_every_permission_the_chart_grants_and_nothing_else(mode: str) -> None:
     node_name, namespace = "vk-rules", "vk-ns"
-    docs = chart.render(release="vk-trio", namespace=namespace, values=release_values(node_name))
+    values = release_values(node_name, nodeIdentity=mode)
+    docs = chart.render(release="vk-trio", namespace=namespace, values=values)
     rendered = {generic(g, node_name=node_name, namespace=namespace) for g in chart.grants(docs)}
-    listed = {grant for grant, _ in RULES}
+    rules = MODES[mode][0]
+    listed = {grant for grant, _ in rules}
     assert sorted(map(str, rendered - listed)) == [], "granted, but no capability needs it"
     assert sorted(map(str, listed - rendered)) == [], "in RULES, but not granted"
-    assert len(listed) == len(RULES)
+    assert len(listed) == len(rules)
+
+
+def test_with_a_node_identity_the_service_account_reads_no_secret_or_config_map() -> None:
+    docs = chart.render(release="vk-trio", namespace="vk-ns", values=release_values("vk-n"))
+    granted = chart.grants(docs)
+    assert not [g for g in granted if g.resource in ("secrets", "configmaps")]
+    assert not [g for g in granted if g.resource in ("pods", "pods/status", "events")]
+    assert Grant("ClusterRole", CSRS[0], f"{CSRS[1]}/nodeclient", "create") in granted
+    kubeconfig = chart.render(
+        release="vk-trio",
+        namespace="vk-ns",
+        values=release_values("vk-n", nodeIdentity="kubeconfig"),
+    )
+    assert Grant("ClusterRole", "", "secrets", "get") in chart.grants(kubeconfig)
 
 
 @pytest.mark.controlplane
+@pytest.mark.parametrize("mode", MODES)
 async def test_the_agent_does_its_whole_job_with_exactly_the_charts_rbac(
     controlplane: ControlPlane,
     namespace: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    mode: str,
 ) -> None:
     use_in_cluster_credentials(monkeypatch.setattr)
     quick_serving_cert(monkeypatch.setattr)
@@ -178,9 +239,11 @@ async def test_the_agent_does_its_whole_job_with_exactly_the_charts_rbac(
             tmp_path / "serviceaccount",
             namespace=namespace,
             node=unique_node("rbac"),
+            node_identity=mode,
         )
     )
-    prepare = [c.prepare for c in CAPABILITIES if c.prepare is not None]
+    capabilities = MODES[mode][1]
+    prepare = [c.prepare for c in capabilities if c.prepare is not None]
     failures: list[str] = []
     try:
         async with agent_as(controlplane, identity, tmp_path, prepare=prepare) as scene:
@@ -192,7 +255,7 @@ async def test_the_agent_does_its_whole_job_with_exactly_the_charts_rbac(
                     failures.append(f"{capability}: {exc}")
 
             async with trio.open_nursery() as nursery:
-                for capability in CAPABILITIES:
+                for capability in capabilities:
                     if capability is not NODE_COMES_BACK:  # it deletes the Node: last
                         nursery.start_soon(check, capability)
             await check(NODE_COMES_BACK)

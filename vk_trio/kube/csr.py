@@ -41,6 +41,7 @@ _log = get_logger("vk_trio.kube.csr")
 POLL_SECONDS = 2.0  # while waiting for the first certificate
 SLOW_POLL_SECONDS = 30.0  # after the fallback: someone may still approve it
 RETRY_SECONDS = (30.0, 3600.0)  # a denied or vanished request: ask again, backing off to 1 h
+CLOCK_CHECK_SECONDS = 60.0  # how often a sleep until a renewal looks at the wall clock
 PENDING_LIFETIME = timedelta(hours=24)  # the API's csrcleaner removes pending requests then
 
 
@@ -296,10 +297,11 @@ def wall_clock() -> datetime:
 
 
 async def _sleep_until(when: datetime) -> None:
-    """Sleep until a wall-clock time (at least 1 s, at most a day at a time, to follow clock
-    jumps: a laptop that slept for a week renews as soon as it wakes)."""
+    """Sleep until a wall-clock time, looking at the clock every ``CLOCK_CHECK_SECONDS`` (trio's
+    clock is monotonic and stands still while a machine is suspended: a laptop that slept for a
+    week renews within a minute of waking)."""
     while True:
         left = (when - wall_clock()).total_seconds()
         if left <= 0:
             return
-        await trio.sleep(min(max(left, 1.0), 86400.0))
+        await trio.sleep(min(max(left, 1.0), CLOCK_CHECK_SECONDS))

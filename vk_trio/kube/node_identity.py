@@ -125,14 +125,17 @@ async def open_node_client(
             with trio.move_on_after(wait):
                 await nursery.start(keeper.run)
             if client is None:
-                raise NodeIdentityError(_not_issued(keeper, node_name, wait))
-            try:
-                yield client
-            finally:
                 nursery.cancel_scope.cancel()
+            else:
+                try:
+                    yield client
+                finally:
+                    nursery.cancel_scope.cancel()
     finally:
         if client is not None:
             await client.aclose()
+    if client is None:  # outside the nursery: the error itself, not an ExceptionGroup
+        raise NodeIdentityError(_not_issued(keeper, node_name, wait))
 
 
 def _not_issued(keeper: CertificateKeeper, node_name: str, wait: float) -> str:
