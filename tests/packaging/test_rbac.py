@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -149,9 +149,7 @@ RULES_KUBECONFIG: tuple[tuple[Grant, Capability], ...] = (
     (Grant(RELEASE_ROLE, COORDINATION, "leases", "patch", (LEADER,)), LEADER_RENEWED),
 )
 CAPABILITIES = tuple(dict.fromkeys([*(c for _, c in RULES), *NODE_CAPABILITIES]))
-CAPABILITIES_KUBECONFIG = tuple(
-    dict.fromkeys([*(c for _, c in RULES_KUBECONFIG), NODE_ROLE_LABEL])
-)
+CAPABILITIES_KUBECONFIG = tuple(dict.fromkeys([*(c for _, c in RULES_KUBECONFIG), NODE_ROLE_LABEL]))
 MODES = {
     "bootstrap": (RULES, CAPABILITIES),
     "kubeconfig": (RULES_KUBECONFIG, CAPABILITIES_KUBECONFIG),
@@ -265,28 +263,113 @@ async def test_the_agent_does_its_whole_job_with_exactly_the_charts_rbac(
     assert failures == []
 
 
-@pytest.fixture
-def identity(controlplane: ControlPlane, namespace: str, tmp_path: Path) -> Iterator[Identity]:
+def installed_identity(
+    cp: ControlPlane, namespace: str, tmp_path: Path, mode: str
+) -> Iterator[Identity]:
     """The chart's RBAC (and admission policy) for a fresh node, installed; no agent runs."""
     installed = install_identity(
-        controlplane, tmp_path / "serviceaccount", namespace=namespace, node=unique_node("rbac")
+        cp,
+        tmp_path / "serviceaccount",
+        namespace=namespace,
+        node=unique_node("rbac"),
+        node_identity=mode,
     )
     try:
         yield installed
     finally:
-        uninstall_identity(controlplane, installed)
+        uninstall_identity(cp, installed)
+
+
+@pytest.fixture
+def identity(controlplane: ControlPlane, namespace: str, tmp_path: Path) -> Iterator[Identity]:
+    yield from installed_identity(controlplane, namespace, tmp_path, "bootstrap")
+
+
+@pytest.fixture
+def kubeconfig_identity(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> Iterator[Identity]:
+    yield from installed_identity(controlplane, namespace, tmp_path, "kubeconfig")
+
+
+def can_i(cp: ControlPlane, identity: Identity) -> Callable[..., bool]:
+    def can(*args: str) -> bool:
+        done = cp.kubectl("auth", "can-i", *args, f"--as={identity.username}", check=False)
+        return done.stdout.strip() == "yes"
+
+    return can
+
+
+@pytest.mark.controlplane
+def test_the_service_account_keeps_only_what_a_node_may_not_do(
+    controlplane: ControlPlane, identity: Identity
+) -> None:
+    can = can_i(controlplane, identity)
+    node_name, namespace = identity.node, identity.namespace
+    for resource in ("secrets", "configmaps"):
+        assert not can("get", resource, f"--namespace={namespace}")
+        assert not can("get", resource, "--all-namespaces")
+        assert not can("list", resource, "--all-namespaces")
+    assert can("create", "certificatesigningrequests", "--subresource=nodeclient")
+    assert not can("create", "certificatesigningrequests", "--subresource=selfnodeclient")
+    assert not can("update", "certificatesigningrequests", "--subresource=approval")
+    assert can("patch", f"nodes/{node_name}")
+    assert not can("patch", "nodes/someone-else")
+    assert not can("create", "nodes")
+    assert not can("patch", f"nodes/{node_name}", "--subresource=status")
+    assert not can("list", "pods", "--all-namespaces")
+    assert not can("patch", "pods/x", "--subresource=status", f"--namespace={namespace}")
+    assert not can("delete", "pods", f"--namespace={namespace}")
+    assert not can("create", "events", f"--namespace={namespace}")
+    assert not can("create", "leases", f"--namespace={NODE_LEASE_NAMESPACE}")
+    assert can("get", "jobs", f"--namespace={namespace}")
+
+
+@pytest.mark.controlplane
+async def test_the_admission_policy_lets_the_service_account_only_label_its_node(
+    controlplane: ControlPlane, identity: Identity
+) -> None:
+    """The ServiceAccount may patch its own Node (RBAC) for the labels a node may not set on
+    itself; the chart's ValidatingAdmissionPolicy refuses any change of the Node's spec."""
+    node_name = identity.node
+    async with admin_client(controlplane) as admin:
+        await admin.create(NODES, {"metadata": {"name": node_name}})
+    try:
+        async with as_identity(identity) as agent:
+
+            async def patched(body: Mapping[str, object]) -> tuple[bool, str]:
+                try:
+                    await agent.request(
+                        "PATCH",
+                        NODES.path(name=node_name),
+                        params={"dryRun": "All"},
+                        body=json.dumps(body).encode(),
+                        content_type="application/merge-patch+json",
+                    )
+                except Forbidden as exc:
+                    return False, str(exc)
+                return True, ""
+
+            taint = {"spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}}
+            with trio.move_on_after(20):  # a new policy takes a moment to be enforced
+                while (await patched(taint))[0]:
+                    await trio.sleep(0.3)
+            refused, why = await patched(taint)
+            assert not refused and f"only labels its node {node_name}" in why, why
+            role = {"metadata": {"labels": {"kubernetes.io/role": "agent"}}}
+            assert await patched(role) == (True, "")
+    finally:
+        async with admin_client(controlplane) as admin:
+            await admin.delete(NODES, node_name)
 
 
 @pytest.mark.controlplane
 def test_rbac_gives_no_other_verb_and_no_other_nodes_or_leases(
-    controlplane: ControlPlane, identity: Identity
+    controlplane: ControlPlane, kubeconfig_identity: Identity
 ) -> None:
-    def can(*args: str) -> bool:
-        done = controlplane.kubectl(
-            "auth", "can-i", *args, f"--as={identity.username}", check=False
-        )
-        return done.stdout.strip() == "yes"
-
+    """nodeIdentity kubeconfig: the ServiceAccount does everything, on its own node only."""
+    identity = kubeconfig_identity
+    can = can_i(controlplane, identity)
     node_name, namespace = identity.node, identity.namespace
     assert can("patch", f"nodes/{node_name}", "--subresource=status")
     assert not can("patch", "nodes/someone-else", "--subresource=status")
@@ -304,11 +387,12 @@ def test_rbac_gives_no_other_verb_and_no_other_nodes_or_leases(
 
 @pytest.mark.controlplane
 async def test_the_admission_policy_keeps_the_identity_to_its_own_node_leases_and_pods(
-    controlplane: ControlPlane, identity: Identity
+    controlplane: ControlPlane, kubeconfig_identity: Identity
 ) -> None:
     """What RBAC allows by verb (create any Node or Lease, write any pod's status, delete any
     pod) the chart's ValidatingAdmissionPolicy narrows to the agent's own node. The requests
     are the agent's own (its client, its in-cluster token), dry-run, so nothing changes."""
+    identity = kubeconfig_identity
     node_name, namespace = identity.node, identity.namespace
     for name, bound_to in (("mine", node_name), ("elsewhere", "someone-else")):
         async with admin_client(controlplane) as admin:
