@@ -107,7 +107,7 @@ def test_without_leader_election_neither_the_flag_nor_its_role_is_rendered() -> 
     assert "--leader-elect" not in container(docs)["args"]
     assert agent_config_of(docs).leader_elect is False
     assert chart.find(docs, "Role", namespace="kube-system") == []
-    assert chart.find(docs, "Role", namespace="kube-node-lease") != []
+    assert chart.find(docs, "Role", namespace="kube-node-lease") == []  # the node's own
     assert chart.find(docs, "PodDisruptionBudget") == []
 
 
@@ -258,16 +258,40 @@ def test_the_agents_pod_passes_pod_security_restricted(
     assert refused.returncode != 0 and "restricted" in refused.stderr, refused.stderr
 
 
+def test_the_node_identity_switch() -> None:
+    """bootstrap (default): the agent runs its pod work as system:node:<node>, and the
+    ServiceAccount may ask for that certificate but reads no Secret or ConfigMap; kubeconfig:
+    the ServiceAccount does everything and holds the kubelet's permissions itself."""
+    default = chart.render()
+    assert agent_config_of(default).node_identity == "bootstrap"
+    granted = chart.grants(default)
+    assert {(g.resource, g.verb) for g in granted if g.group == "certificates.k8s.io"} == {
+        ("certificatesigningrequests", "create"),
+        ("certificatesigningrequests", "get"),
+        ("certificatesigningrequests/nodeclient", "create"),
+    }
+    assert not [g for g in granted if g.resource in ("secrets", "configmaps", "pods")]
+    wide = chart.render(values={"nodeIdentity": "kubeconfig"})
+    assert agent_config_of(wide).node_identity == "kubeconfig"
+    resources = {g.resource for g in chart.grants(wide)}
+    assert {"secrets", "configmaps", "pods", "pods/status"} <= resources
+    assert "certificatesigningrequests/nodeclient" not in resources
+    assert "nodeIdentity" in refusal({"nodeIdentity": "serviceaccount"})
+
+
 def test_the_serving_certificate_switch_and_the_state_volume() -> None:
-    """csr (default): the CSR rule is granted and --serving-cert csr; self-signed: no CSR rule;
-    secret: the Secret is mounted read-only and named by --tls-cert-file. The state directory
-    is an emptyDir unless a claim is given; the config says where it is."""
+    """csr (default): the CSR rule is granted and --serving-cert csr (with nodeIdentity
+    bootstrap the node asks, as a kubelet does); self-signed: no CSR rule; secret: the Secret is
+    mounted read-only and named by --tls-cert-file. The state directory is an emptyDir unless a
+    claim is given; the config says where it is."""
     default = chart.render()
     assert agent_config_of(default).serving_cert == "csr"
     assert agent_config_of(default).state_dir == "/var/lib/vk-trio"
-    csr_rules = [g for g in chart.grants(default) if g.resource == "certificatesigningrequests"]
+    wide = {"nodeIdentity": "kubeconfig"}
+    csr = chart.render(values=wide)
+    csr_rules = [g for g in chart.grants(csr) if g.resource == "certificatesigningrequests"]
     assert sorted(g.verb for g in csr_rules) == ["create", "get"]
-    plain = chart.render(values={"servingCert": {"source": "self-signed"}})
+    plain = chart.render(values={**wide, "servingCert": {"source": "self-signed"}})
     assert agent_config_of(plain).serving_cert == "self-signed"
     assert not [g for g in chart.grants(plain) if g.resource == "certificatesigningrequests"]
     mounted = chart.render(
