@@ -132,9 +132,21 @@ def credentials(port: int, ca: Pair, client: Pair) -> Credentials:
     )
 
 
-async def test_new_requests_present_the_renewed_certificate_and_a_stream_keeps_flowing(
-    tmp_path: Path,
-) -> None:
+@dataclasses.dataclass
+class Swap:
+    server: Server
+    client: KubeClient
+    served: Pair
+    old: Pair
+    new: Pair
+
+    async def to_new(self) -> None:
+        await self.client.swap_access(credentials(self.server.port, self.served, self.new))
+
+
+@asynccontextmanager
+async def client_before_a_renewal(tmp_path: Path) -> AsyncIterator[Swap]:
+    """A client presenting ``old`` to the recording server, ready to swap to ``new``."""
     served = pair("server", usages=("server auth",), sans=("127.0.0.1",))
     old = pair("system:node:n (before)", usages=("client auth",))
     new = pair("system:node:n (renewed)", usages=("client auth",))
@@ -143,38 +155,41 @@ async def test_new_requests_present_the_renewed_certificate_and_a_stream_keeps_f
         tls_server(context) as server,
         KubeClient(credentials(server.port, served, old)) as client,
     ):
+        yield Swap(server, client, served, old, new)
+
+
+async def test_new_requests_present_the_renewed_certificate_and_a_stream_keeps_flowing(
+    tmp_path: Path,
+) -> None:
+    async with client_before_a_renewal(tmp_path) as swap:
+        client = swap.client
         await client.request("GET", "/before")
         first_pool = client._http
         async with client.stream("/stream") as response:
             lines = response.aiter_lines()
             assert await anext(lines) == "first"
-            await client.swap_access(credentials(server.port, served, new))
+            await swap.to_new()
             await client.request("GET", "/after")
             assert not closed(first_pool)  # the stream still uses it
-            server.release.set()
+            swap.server.release.set()
             assert await anext(lines) == "second"
         assert closed(first_pool)  # closed with its last stream
         await client.request("GET", "/later")
-    assert server.seen == [
-        ("/before", old.fingerprint),
-        ("/stream", old.fingerprint),
-        ("/after", new.fingerprint),
-        ("/later", new.fingerprint),
+    old, new = swap.old.fingerprint, swap.new.fingerprint
+    assert swap.server.seen == [
+        ("/before", old),
+        ("/stream", old),
+        ("/after", new),
+        ("/later", new),
     ]
 
 
 async def test_a_swap_with_nothing_in_flight_closes_the_old_pool_at_once(tmp_path: Path) -> None:
-    served = pair("server", usages=("server auth",), sans=("127.0.0.1",))
-    old = pair("system:node:n (before)", usages=("client auth",))
-    new = pair("system:node:n (renewed)", usages=("client auth",))
-    context = server_context(served, [old, new], tmp_path)
-    async with (
-        tls_server(context) as server,
-        KubeClient(credentials(server.port, served, old)) as client,
-    ):
-        await client.request("GET", "/before")
-        first_pool = client._http
-        await client.swap_access(credentials(server.port, served, new))
-        assert first_pool.is_closed
-        await client.request("GET", "/after")
-    assert [who for _, who in server.seen] == [old.fingerprint, new.fingerprint]
+    async with client_before_a_renewal(tmp_path) as swap:
+        await swap.client.request("GET", "/before")
+        first_pool = swap.client._http
+        await swap.to_new()
+        assert closed(first_pool)
+        await swap.client.request("GET", "/after")
+    seen = [who for _, who in swap.server.seen]
+    assert seen == [swap.old.fingerprint, swap.new.fingerprint]

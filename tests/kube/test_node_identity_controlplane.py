@@ -12,7 +12,6 @@ ConfigMap for the ServiceAccount.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import stat
 from datetime import timedelta
@@ -43,12 +42,11 @@ from tests.packaging.rbac_support import (
     create_pod,
     create_secret,
     events_of,
-    install_identity,
+    installed,
     node,
     pod,
     renewed,
     setup,
-    uninstall_identity,
     use_in_cluster_credentials,
 )
 from vk_trio.errors import Forbidden, NotFound
@@ -63,6 +61,10 @@ from vk_trio.kube.resources import CONFIGMAPS, LEASES, NODES, PODS, SECRETS
 pytestmark = pytest.mark.controlplane
 
 WITHIN = 20.0
+
+
+def account_dir(tmp_path: Path) -> Path:
+    return tmp_path / "serviceaccount"
 
 
 async def node_credentials_on_disk(identity: Identity, state_dir: Path) -> Credentials:
@@ -95,21 +97,14 @@ async def test_the_agent_as_its_node_does_its_whole_job_and_reads_no_other_secre
 ) -> None:
     use_in_cluster_credentials(monkeypatch.setattr)
     quick_serving_cert(monkeypatch.setattr)
-    identity = await trio.to_thread.run_sync(
-        functools.partial(
-            install_identity,
-            controlplane,
-            tmp_path / "serviceaccount",
-            namespace=namespace,
-            node=unique_node("nodeid"),
-        )
-    )
     state = tmp_path / "state"
-    try:
-        async with agent_as(controlplane, identity, tmp_path, state_dir=str(state)) as scene:
-            await node_work_as_the_node(scene, state)
-    finally:
-        await trio.to_thread.run_sync(uninstall_identity, controlplane, identity)
+    async with (
+        installed(
+            controlplane, account_dir(tmp_path), namespace=namespace, node=unique_node("id")
+        ) as identity,
+        agent_as(controlplane, identity, tmp_path, state_dir=str(state)) as scene,
+    ):
+        await node_work_as_the_node(scene, state)
 
 
 async def node_work_as_the_node(scene: Scene, state: Path) -> None:
@@ -229,17 +224,13 @@ async def test_a_request_nobody_approves_stops_the_agent_with_a_clear_error_in_b
         )
         return chart.without(docs, grant)
 
-    identity = await trio.to_thread.run_sync(
-        functools.partial(
-            install_identity,
-            controlplane,
-            tmp_path / "serviceaccount",
-            namespace=namespace,
-            node=node_name,
-            change=without_nodeclient,
-        )
-    )
-    try:
+    async with installed(
+        controlplane,
+        account_dir(tmp_path),
+        namespace=namespace,
+        node=node_name,
+        change=without_nodeclient,
+    ) as identity:
         credentials = await resolve_credentials(env=identity.env, in_cluster_root=identity.root)
         async with KubeClient(credentials) as bootstrap:
             started = trio.current_time()
@@ -247,8 +238,6 @@ async def test_a_request_nobody_approves_stops_the_agent_with_a_clear_error_in_b
                 async with open_node_client(bootstrap, credentials, node_name=node_name, wait=4):
                     raise AssertionError("no certificate should have been issued")
             took = trio.current_time() - started
-    finally:
-        await trio.to_thread.run_sync(uninstall_identity, controlplane, identity)
     message = str(failed.value)
     assert f"{node_name}-client-" in message and "still pending" in message, message
     assert "certificatesigningrequests/nodeclient" in message
@@ -267,21 +256,14 @@ async def test_a_renewed_certificate_is_swapped_in_without_dropping_a_watch(
     requests go through a new connection pool with the new certificate, while a watch opened
     before the renewal keeps delivering and the old pool closes once it ends."""
     node_name = unique_node("renew")
-    identity = await trio.to_thread.run_sync(
-        functools.partial(
-            install_identity,
-            controlplane,
-            tmp_path / "serviceaccount",
-            namespace=namespace,
-            node=node_name,
-        )
-    )
     skew = {"by": timedelta(0)}
     real_clock = kube_csr.wall_clock
     monkeypatch.setattr(kube_csr, "wall_clock", lambda: real_clock() + skew["by"])
     monkeypatch.setattr(kube_csr, "POLL_SECONDS", 0.3)
     monkeypatch.setattr(kube_csr, "CLOCK_CHECK_SECONDS", 0.3)
-    try:
+    async with installed(
+        controlplane, account_dir(tmp_path), namespace=namespace, node=node_name
+    ) as identity:
         credentials = await resolve_credentials(env=identity.env, in_cluster_root=identity.root)
         async with (
             KubeClient(credentials) as bootstrap,
@@ -332,5 +314,3 @@ async def test_a_renewed_certificate_is_swapped_in_without_dropping_a_watch(
             assert closed(first_pool)  # its last stream ended
             renewed_pem = (tmp_path / "node-client" / "cert.pem").read_bytes()
             assert cert_info(renewed_pem).common_name == f"system:node:{node_name}"
-    finally:
-        await trio.to_thread.run_sync(uninstall_identity, controlplane, identity)

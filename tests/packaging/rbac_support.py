@@ -134,6 +134,20 @@ def uninstall_identity(cp: ControlPlane, identity: Identity) -> None:
     kubectl_delete(cp, identity.docs)
 
 
+@contextlib.asynccontextmanager
+async def installed(
+    cp: ControlPlane, root: Path, *, namespace: str, node: str, **options: Any
+) -> AsyncIterator[Identity]:
+    """``install_identity`` for the block (off the event loop), uninstalled afterwards."""
+    identity = await trio.to_thread.run_sync(
+        functools.partial(install_identity, cp, root, namespace=namespace, node=node, **options)
+    )
+    try:
+        yield identity
+    finally:
+        await trio.to_thread.run_sync(uninstall_identity, cp, identity)
+
+
 # --- the agent on in-cluster credentials ------------------------------------------------------
 
 _IN_CLUSTER: ContextVar[Identity] = ContextVar("vk_trio_test_in_cluster")

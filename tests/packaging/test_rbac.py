@@ -62,6 +62,7 @@ from tests.packaging.rbac_support import (
     agent_as,
     as_identity,
     install_identity,
+    installed,
     release_values,
     uninstall_identity,
     use_in_cluster_credentials,
@@ -230,36 +231,30 @@ async def test_the_agent_does_its_whole_job_with_exactly_the_charts_rbac(
 ) -> None:
     use_in_cluster_credentials(monkeypatch.setattr)
     quick_serving_cert(monkeypatch.setattr)
-    identity = await trio.to_thread.run_sync(
-        functools.partial(
-            install_identity,
-            controlplane,
-            tmp_path / "serviceaccount",
-            namespace=namespace,
-            node=unique_node("rbac"),
-            node_identity=mode,
-        )
-    )
     capabilities = MODES[mode][1]
     prepare = [c.prepare for c in capabilities if c.prepare is not None]
     failures: list[str] = []
-    try:
-        async with agent_as(controlplane, identity, tmp_path, prepare=prepare) as scene:
+    node_name = unique_node("rbac")
+    root = tmp_path / "serviceaccount"
+    async with (
+        installed(
+            controlplane, root, namespace=namespace, node=node_name, node_identity=mode
+        ) as identity,
+        agent_as(controlplane, identity, tmp_path, prepare=prepare) as scene,
+    ):
 
-            async def check(capability: Capability) -> None:
-                try:
-                    await capability.check(scene)
-                except (CapabilityMissing, AssertionError) as exc:
-                    failures.append(f"{capability}: {exc}")
+        async def check(capability: Capability) -> None:
+            try:
+                await capability.check(scene)
+            except (CapabilityMissing, AssertionError) as exc:
+                failures.append(f"{capability}: {exc}")
 
-            async with trio.open_nursery() as nursery:
-                for capability in capabilities:
-                    if capability is not NODE_COMES_BACK:  # it deletes the Node: last
-                        nursery.start_soon(check, capability)
-            await check(NODE_COMES_BACK)
-            assert scene.run.crashed is None
-    finally:
-        await trio.to_thread.run_sync(uninstall_identity, controlplane, identity)
+        async with trio.open_nursery() as nursery:
+            for capability in capabilities:
+                if capability is not NODE_COMES_BACK:  # it deletes the Node: last
+                    nursery.start_soon(check, capability)
+        await check(NODE_COMES_BACK)
+        assert scene.run.crashed is None
     assert failures == []
 
 
