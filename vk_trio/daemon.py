@@ -28,6 +28,7 @@ from vk_trio.errors import KubeError
 from vk_trio.health import health_router
 from vk_trio.httpserver import Limits, ServerStats, serve
 from vk_trio.kube.auth import Credentials, resolve_credentials
+from vk_trio.kube.certs import CertInfo
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.leader import LeaderElector
@@ -81,6 +82,7 @@ class Agent:
     cluster_ca: bytes | None = None  # the kubeconfig's CA: the kubelet API's default client CA
     credentials: Credentials | None = None
     node_identity: str = ""  # who does the pod work: system:node:<node>, or the given identity
+    node_certificate: CertInfo | None = None  # with --node-identity bootstrap: the one in use
 
     def events_dropped(self) -> int:
         return self.events.dropped if self.events is not None else 0
@@ -100,6 +102,13 @@ class Agent:
                 return True, ""
             return bool(self.node.uid) and self.node.ready, "node not registered or not ready"
 
+        def identity() -> tuple[bool, str]:
+            if standby():
+                return True, ""
+            return bool(self.node_identity), (
+                "waiting for the node's client certificate (kubectl get csr)"
+            )
+
         def lease() -> tuple[bool, str]:
             if standby():
                 return True, ""
@@ -107,7 +116,12 @@ class Agent:
             fresh = last is not None and trio.current_time() - last < 3 * RENEW_INTERVAL
             return fresh, "node lease not renewed recently"
 
-        return {"pod-cache": synced, "node": registered, "lease": lease}
+        return {
+            "node-identity": identity,
+            "pod-cache": synced,
+            "node": registered,
+            "lease": lease,
+        }
 
 
 async def run_agent(
@@ -224,6 +238,7 @@ async def _node_client(agent: Agent, client: KubeClient) -> AsyncIterator[KubeCl
         store=Path(config.state_dir) / "node-client" if config.state_dir else None,
         qps=config.kube_qps,
         burst=config.kube_burst,
+        on_install=lambda info: setattr(agent, "node_certificate", info),
     ) as node:
         node.sent = client.sent  # one count of API requests for /metrics
         agent.node_identity = node_user(config.node_name)

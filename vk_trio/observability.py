@@ -51,6 +51,14 @@ def agent_families(agent: Agent) -> list[Family]:
                 "vk_trio_spend_dollars_per_hour", "gauge", "What the live instances cost now"
             ).add(spend, node)
         )
+    if agent.node_certificate is not None:
+        families.append(
+            Family(
+                "vk_trio_node_client_certificate_expiry_seconds",
+                "gauge",
+                "Unix time when the node's client certificate (system:node:<node>) expires",
+            ).add(agent.node_certificate.not_after.timestamp(), node)
+        )
     calls = Family(
         "vk_trio_cloud_api_calls_total",
         "counter",

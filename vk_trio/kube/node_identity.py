@@ -29,7 +29,7 @@ is registered with the log redaction and never logged.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -37,6 +37,7 @@ import trio
 
 from vk_trio.errors import KubeError
 from vk_trio.kube.auth import Credentials
+from vk_trio.kube.certs import CertInfo
 from vk_trio.kube.client import DEFAULT_BURST, DEFAULT_QPS, KubeClient
 from vk_trio.kube.csr import CertificateKeeper, CertificateSpec, Issued
 from vk_trio.logs import get_logger, redact
@@ -96,10 +97,12 @@ async def open_node_client(
     burst: int = DEFAULT_BURST,
     expiration_seconds: int | None = None,
     renew_fraction: float = 0.8,
+    on_install: Callable[[CertInfo], None] | None = None,
 ) -> AsyncIterator[KubeClient]:
     """A client that acts as ``system:node:<node_name>``, its certificate renewed for as long
     as the block runs. ``bootstrap`` (on ``credentials``) asks for it; raises
-    :class:`NodeIdentityError` when none is issued within ``wait`` seconds."""
+    :class:`NodeIdentityError` when none is issued within ``wait`` seconds. ``on_install`` hears
+    of every certificate put in use (metrics)."""
     spec = client_certificate_spec(node_name, expiration_seconds=expiration_seconds)
     client: KubeClient | None = None
 
@@ -111,6 +114,8 @@ async def open_node_client(
         else:
             await client.swap_access(access)
             _log.info("node client certificate renewed: new requests use it")
+        if on_install is not None:
+            on_install(issued.info)
 
     keeper = CertificateKeeper(
         bootstrap,
