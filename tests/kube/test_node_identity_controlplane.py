@@ -12,6 +12,7 @@ ConfigMap for the ServiceAccount.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import stat
 from datetime import timedelta
@@ -21,8 +22,17 @@ import httpx2
 import pytest
 import trio
 
-from tests.agent_harness import admin_client, unique_node
+from tests.agent_harness import (
+    admin_client,
+    agent_config,
+    eventually,
+    gpu_pod,
+    running_agent,
+    unique_node,
+)
+from tests.controlplane.kubeconfig import write_kubeconfig
 from tests.controlplane.launcher import ControlPlane
+from tests.controlplane.pki import KeyPair
 from tests.packaging import chart
 from tests.packaging.capabilities_kubelet_api import (
     api_server_is_let_in,
@@ -314,3 +324,44 @@ async def test_a_renewed_certificate_is_swapped_in_without_dropping_a_watch(
             assert closed(first_pool)  # its last stream ended
             renewed_pem = (tmp_path / "node-client" / "cert.pem").read_bytes()
             assert cert_info(renewed_pem).common_name == f"system:node:{node_name}"
+
+
+async def test_from_a_kubeconfig_holding_a_node_certificate_the_agent_runs_as_given(
+    controlplane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``--node-identity auto`` with a kubeconfig uses it as given: an operator who hands the
+    agent its node's certificate gets a working node (NodeRestriction refuses the role label,
+    so it registers without it and says how to set it)."""
+    node_name = unique_node("given")
+    cert, key = await trio.to_thread.run_sync(
+        functools.partial(
+            controlplane.mint_client_cert, f"system:node:{node_name}", ["system:nodes"]
+        )
+    )
+    kubeconfig = write_kubeconfig(
+        tmp_path / "node.kubeconfig",
+        server=controlplane.server,
+        ca=controlplane.ca_pem,
+        user=f"system:node:{node_name}",
+        client=KeyPair(cert=cert, key=key),
+    )
+    config = agent_config(controlplane, tmp_path, kubeconfig=str(kubeconfig), node_name=node_name)
+    assert config.node_identity == "auto"
+    async with (
+        running_agent(config, controlplane) as agent,
+        admin_client(controlplane) as admin,
+    ):
+        assert agent.node_identity.startswith("kubeconfig")
+        await admin.create(PODS, gpu_pod("p", node_name, annotations=FAST), namespace=namespace)
+
+        async def running() -> bool:
+            found = await admin.get(PODS, "p", namespace=namespace)
+            return found.status.phase == "Running"
+
+        await eventually(running, within=WITHIN, what="the pod runs")
+        labels = (await admin.get(NODES, node_name)).metadata.labels
+    assert "kubernetes.io/role" not in labels and labels["type"] == "virtual-kubelet"
+    assert f"kubectl label node {node_name} kubernetes.io/role=agent" in caplog.text

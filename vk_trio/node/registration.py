@@ -21,7 +21,7 @@ import trio
 
 from vk_trio import __version__
 from vk_trio.config import Config
-from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio.errors import Conflict, Forbidden, KubeError, NotFound
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Node
 from vk_trio.kube.resources import NODES
@@ -249,20 +249,7 @@ class NodeRegistrar:
         try:
             node = await self.client.get(NODES, self.config.node_name)
         except NotFound:
-            labels = node_labels(self.config)
-            own = labels if self.labeller is None else _settable(labels)
-            try:
-                node = await self.client.create(
-                    NODES,
-                    node_object(
-                        self.config, node_ip=self.node_ip, hostname=self.hostname, labels=own
-                    ),
-                )
-                _log.info("registered node %s", self.config.node_name)
-                if own != labels:
-                    await self._label({k: v for k, v in labels.items() if k not in own})
-            except Conflict:
-                node = await self.client.get(NODES, self.config.node_name)
+            node = await self._create()
         if node.metadata.uid != self.state.uid:
             self.state.uid = node.metadata.uid
             self.state.generation += 1
@@ -270,10 +257,45 @@ class NodeRegistrar:
         await self.patch_status()
         return node
 
+    async def _create(self) -> Node:
+        """Create the Node. As a node identity (a labeller is given, or the API server refuses
+        labels, as NodeRestriction does for a kubeconfig holding a node certificate) it carries
+        only the labels a node may set on itself; the others are set by the labeller."""
+        labels = node_labels(self.config)
+        own = labels if self.labeller is None else _settable(labels)
+        try:
+            node = await self._create_with(own)
+        except Forbidden as exc:
+            if own == _settable(labels) or "labels" not in str(exc):
+                raise
+            own = _settable(labels)
+            node = await self._create_with(own)
+        except Conflict:
+            return await self.client.get(NODES, self.config.node_name)
+        _log.info("registered node %s", self.config.node_name)
+        if own != labels:
+            await self._label({k: v for k, v in labels.items() if k not in own})
+        return node
+
+    async def _create_with(self, labels: dict[str, str]) -> Node:
+        body = node_object(self.config, node_ip=self.node_ip, hostname=self.hostname, labels=labels)
+        node: Node = await self.client.create(NODES, body)
+        return node
+
     async def _label(self, labels: dict[str, str]) -> None:
         """The labels the node may not set itself, set by the labeller (a failure is logged:
         pods still run, only selectors on these labels miss the node)."""
-        assert self.labeller is not None
+        names = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        if self.labeller is None:
+            _log.warning(
+                "node %s registered without %s: a node may not set these labels on itself "
+                "(NodeRestriction); set them with another identity: kubectl label node %s %s",
+                self.config.node_name,
+                names,
+                self.config.node_name,
+                " ".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            )
+            return
         try:
             await self.labeller.patch(
                 NODES, self.config.node_name, {"metadata": {"labels": labels}}
@@ -282,7 +304,7 @@ class NodeRegistrar:
             _log.warning(
                 "node %s: could not set the labels %s (a node may not set them on itself): %s",
                 self.config.node_name,
-                ", ".join(sorted(labels)),
+                names,
                 exc,
             )
 
