@@ -247,6 +247,15 @@ class SimPod:
 
     # --- what the API shows -----------------------------------------------------------
 
+    @property
+    def ready_at(self) -> float | None:
+        """When the current run became ready as the API shows it: ``runtime`` present and every
+        TCP port mapped (None: not yet running). Benchmarks measure from here to pod Ready."""
+        if self.runtime_at is None:
+            return None
+        tcp = any(spec.partition("/")[2] == "tcp" for spec in self.ports)
+        return self.runtime_at + (self.timings.tcp_delay if tcp else 0.0)
+
     def status(self) -> Phase:
         early = self.timings.running_early and self.phase in (Phase.PROVISIONING, Phase.STARTING)
         return Phase.RUNNING if early else self.phase
