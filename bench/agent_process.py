@@ -3,7 +3,10 @@
 Why: resident memory is the agent's only if nothing else lives in its process. The benchmark's
 client, its watch and its own thousands of decoded pods would otherwise count. The agent runs
 as ``vk-trio run --provider fake`` does (``run_agent``), with the in-memory fake cloud at zero
-latency inside it, the way a real provider client holds its last instance list.
+latency inside it, the way a real provider client holds its last instance list. With
+``"provider": "runpod"`` or ``"vastai"`` in the flags it runs that provider as ``vk-trio run``
+would, against the API URL in the flags and the key in the environment (bench/cloud_latency.py
+points both at a simulated cloud in its own process).
 
 What only this process can see is written as JSON to the file named on the command line: once
 when the node is Ready, and again on every SIGUSR1 (written to a temporary name, then renamed,
@@ -93,14 +96,18 @@ def zero_latency_cloud(node: str) -> FakeProvider:
     )
 
 
-def report(agent: Agent, provider: Recording, fake: FakeProvider, out: Path) -> None:
-    body = {
-        "create_at": provider.create_at,
-        "provider_calls": provider.calls,
+def report(agent: Agent, provider: Recording | None, fake: FakeProvider | None, out: Path) -> None:
+    body: dict[str, Any] = {
+        "provider_calls": provider.calls if provider else sum(agent.provider_calls.values()),
+        "provider_calls_by_method": {f"{m}:{o}": n for (m, o), n in agent.provider_calls.items()},
         "agent_requests": dict(agent.kube_requests),
-        "live_instances": len(fake.live_instances()),
+        "events_dropped": agent.events_dropped(),
         **memory_mb(),
     }
+    if provider is not None:
+        body["create_at"] = provider.create_at
+    if fake is not None:
+        body["live_instances"] = len(fake.live_instances())
     partial = out.with_suffix(".partial")
     partial.write_text(json.dumps(body))
     os.replace(partial, out)
@@ -108,8 +115,8 @@ def report(agent: Agent, provider: Recording, fake: FakeProvider, out: Path) -> 
 
 async def serve(flags: dict[str, Any], out: Path) -> None:
     config = load_config(flags=flags, env={})
-    fake = zero_latency_cloud(config.node_name)
-    provider = Recording(fake)
+    fake = zero_latency_cloud(config.node_name) if config.provider == "fake" else None
+    provider = Recording(fake) if fake is not None else None
     with trio.open_signal_receiver(signal.SIGUSR1, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             agent: Agent = await nursery.start(

@@ -149,13 +149,21 @@ async def until(probe: Callable[[], bool], watch: PhaseWatch, *, limit: float) -
     return time.monotonic() - start
 
 
-async def create_pods(client: KubeClient, ns: str, node: str, names: list[str]) -> dict[str, float]:
+async def create_pods(
+    client: KubeClient,
+    ns: str,
+    node: str,
+    names: list[str],
+    *,
+    body: Callable[[str, str], dict[str, Any]] = pod_body,
+) -> dict[str, float]:
+    """POST the pods (32 at a time); returns pod uid → when its POST was answered."""
     created: dict[str, float] = {}
     limiter = trio.CapacityLimiter(32)
 
     async def one(name: str) -> None:
         async with limiter:
-            pod = await client.create(PODS, pod_body(name, node), namespace=ns)
+            pod = await client.create(PODS, body(name, node), namespace=ns)
             created[pod.metadata.uid] = time.monotonic()
 
     async with trio.open_nursery() as nursery:
