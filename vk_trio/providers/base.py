@@ -24,13 +24,19 @@ The contract, which tests/providers/ checks against every implementation:
 
 Instance state is a small lifecycle the pod status is computed from (pods/status.py):
 PROVISIONING → STARTING → RUNNING → EXITED (with ``exit_code``) or FAILED (the cloud gave up:
-bad image, machine lost; ``message`` says why). TERMINATING while a delete is under way.
+bad image, machine lost; ``message`` says why). TERMINATING while a delete is under way. A
+container that the cloud (or the wrapper) restarted on the same instance counts in
+``restarts``, the latest of those runs' end in ``last_exit``.
+
+Every wait inside ``create`` (a rate-limit turn, a Retry-After, a retry) ends by asking
+``spec.still_wanted()``: when it says no (the pod was deleted meanwhile), ``create`` raises
+``CreateAborted`` instead of renting.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -71,6 +77,10 @@ class RegistryAuth:
     password: str = field(repr=False)
 
 
+def _always() -> bool:
+    return True
+
+
 @dataclass(frozen=True, kw_only=True)
 class InstanceSpec:
     """One pod container as a cloud instance. Built by pods/translate.py; frozen."""
@@ -89,6 +99,14 @@ class InstanceSpec:
     restart_policy: str = "Always"  # Always | OnFailure | Never
     registry_auth: RegistryAuth | None = field(default=None, repr=False)
     need: Requirements = field(default_factory=Requirements)
+    # Is the pod still waiting for this instance? Asked before every create request that
+    # follows a wait; the node agent answers from its pod cache (no: deleted meanwhile).
+    still_wanted: Callable[[], bool] = field(default=_always, compare=False, repr=False)
+
+    def ensure_wanted(self) -> None:
+        """Raise ``CreateAborted`` when the pod no longer wants this instance."""
+        if not self.still_wanted():
+            raise CreateAborted(f"pod {self.namespace}/{self.pod_name} no longer wants an instance")
 
     @property
     def key(self) -> str:
@@ -125,6 +143,15 @@ class InstanceState(enum.StrEnum):
     TERMINATING = "Terminating"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Exit:
+    """How one run of the container ended (``code`` None: the cloud does not say)."""
+
+    code: int | None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)  # one per instance, listed every interval
 class Instance:
     """What a provider reports about one of our instances."""
@@ -148,6 +175,8 @@ class Instance:
     image: str = ""
     # Annotations the node agent writes onto the pod (instance id, GPU, $/h, proxy URLs).
     annotations: Mapping[str, str] = field(default_factory=dict)
+    restarts: int = 0  # runs of the container on this instance that ended and were restarted
+    last_exit: Exit | None = None  # how the latest of those runs ended
 
     @property
     def key(self) -> str:
@@ -221,6 +250,13 @@ class InvalidSpec(CloudError):
     """The pod can never run on this provider (e.g. two app containers); the pod fails."""
 
     reason = "Unsupported"
+    retryable = False
+
+
+class CreateAborted(CloudError):
+    """The pod stopped wanting the instance (deleted) while ``create`` waited: nothing rented."""
+
+    reason = "CreateAborted"
     retryable = False
 
 

@@ -29,6 +29,7 @@ async def place(provider: Provider, spec: InstanceSpec) -> Instance:
     Raises:
         InvalidSpec, InvalidAnnotation: from ``provider.check``, before anything is asked.
         NoCapacity: no offer matches, or every matching offer vanished before it was rented.
+        CreateAborted: the pod stopped wanting an instance (``spec.still_wanted``) meanwhile.
         CloudError: any other error of ``offers`` or ``create``, unchanged, for the caller's
             retry loop (RateLimited, ProviderUnavailable, PaymentRequired, InvalidSpec, ...).
     """
@@ -38,6 +39,7 @@ async def place(provider: Provider, spec: InstanceSpec) -> Instance:
         raise NoCapacity(f"no offer matches: {describe(spec.need)}")
     vanished: list[str] = []
     for offer in offers:
+        spec.ensure_wanted()  # the offers took a while: is the pod still there?
         try:
             return await provider.create(spec, offer)
         except NoCapacity as exc:

@@ -13,6 +13,7 @@ import trio.testing
 
 from tests.providers.runpod.conftest import make_provider
 from tests.providers.runpod.test_requests_and_retries import rent, spec
+from vk_trio.providers import exit_marker
 from vk_trio.providers.base import (
     InstanceState,
     InvalidSpec,
@@ -41,8 +42,10 @@ async def test_a_job_without_a_command_runs_its_image_cmd_and_reports_its_exit_c
         Workload(cmd=("python", "train.py"), lines=("epoch 1",), duration=9, exit_code=4),
     )
     await rent(provider, spec(image="trainer:3", restart_policy="Never"))
-    args = sim.requests_for("createPod")[0].body["args"]
-    assert shlex.split(args) == ["sh", "-c", mapping.WRAPPER, "vk-trio", "python", "train.py"]
+    args = shlex.split(sim.requests_for("createPod")[0].body["args"])
+    nonce = exit_marker.nonce_in(args[2])
+    assert nonce is not None
+    assert args == ["sh", "-c", mapping.wrapper(nonce, "Never"), "vk-trio", "python", "train.py"]
     assert await wait_exited(provider) == 4
 
 

@@ -15,12 +15,15 @@ and turns every answer into our error tree where it enters (``raise ... from exc
 =====  ======================================  ==============================================
 
 It sends our own User-Agent: Cloudflare answers urllib's default with a 403 "error code: 1010"
-(measured), and RunPod deserves to know who calls.
+(measured), and RunPod deserves to know who calls. It reads the ``RateLimit``/``RateLimit-Policy``
+headers every answer carries, so the provider can leave optional reads (log tails) for when the
+account's quota has room (``quota_room``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -48,6 +51,7 @@ DEFAULT_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
 CREATE_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
 
 T = TypeVar("T")
+_WINDOW = re.compile(r'"?([A-Za-z0-9_-]+)"?\s*((?:;\s*[a-z]+=\d+)+)')
 
 
 class NotFoundError(CloudError):
@@ -73,6 +77,7 @@ class RunPodClient:
         self.base_url = base_url.rstrip("/")
         self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
         self.max_attempts = max_attempts
+        self._room: dict[str, tuple[float, float]] = {}  # window → (fraction left, reset at)
         self._http = httpx2.AsyncClient(
             base_url=self.base_url,
             headers={
@@ -98,13 +103,17 @@ class RunPodClient:
         body: msgspec.Struct | None = None,
         idempotent: bool,
         http_timeouts: httpx2.Timeout = DEFAULT_TIMEOUT,
+        before_send: Callable[[], None] | None = None,
     ) -> httpx2.Response:
         """One logical request: 429s are waited out; 5xx and transport errors are retried only
-        when ``idempotent``. Returns any other answer (the caller maps 4xx)."""
+        when ``idempotent``. Returns any other answer (the caller maps 4xx). ``before_send`` is
+        called before every attempt (it may raise to give up: the pod went away meanwhile)."""
         content = None if body is None else msgspec.json.encode(body)
         headers = {"content-type": "application/json"} if content is not None else None
         for attempt in range(self.max_attempts):
             last = attempt == self.max_attempts - 1
+            if before_send is not None:
+                before_send()
             try:
                 response = await self._http.request(
                     method,
@@ -119,6 +128,7 @@ class RunPodClient:
                     raise ProviderUnavailable(f"RunPod {method} {path}: {exc!r}") from exc
                 await trio.sleep(self.backoff.delay(attempt))
                 continue
+            self._note_quota(response)
             if response.status_code == 429:
                 retry_after = _retry_after(response)
                 if last:
@@ -137,6 +147,22 @@ class RunPodClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_quota(self, response: httpx2.Response) -> None:
+        live, policy = response.headers.get("ratelimit"), response.headers.get("ratelimit-policy")
+        if not live or not policy:
+            return
+        quotas = {name: fields.get("q", 0) for name, fields in _windows(policy).items()}
+        now = trio.current_time()
+        for name, fields in _windows(live).items():
+            quota = quotas.get(name, 0)
+            if quota > 0 and "r" in fields:
+                self._room[name] = (min(1.0, fields["r"] / quota), now + fields.get("t", 60))
+
+    def quota_room(self) -> float:
+        """The smallest fraction of a rate-limit window's quota left (1.0: unknown or fresh)."""
+        now = trio.current_time()
+        return min((left for left, reset in self._room.values() if reset > now), default=1.0)
 
     def _decode(self, response: httpx2.Response, kind: type[T], what: str) -> T:
         if response.status_code >= 400:
@@ -158,10 +184,21 @@ class RunPodClient:
             return None
         return self._decode(response, models.Pod, f"get pod {pod_id}")
 
-    async def create_pod(self, request: models.CreatePodRequest) -> models.Pod:
-        """One create attempt (429s waited out); 5xx/timeouts raise ProviderUnavailable."""
+    async def create_pod(
+        self,
+        request: models.CreatePodRequest,
+        *,
+        before_send: Callable[[], None] | None = None,
+    ) -> models.Pod:
+        """One create attempt (429s waited out); 5xx/timeouts raise ProviderUnavailable.
+        ``before_send``: asked before each send (after every wait), may raise to give up."""
         response = await self.send(
-            "POST", "/v2/pods", body=request, idempotent=False, http_timeouts=CREATE_TIMEOUT
+            "POST",
+            "/v2/pods",
+            body=request,
+            idempotent=False,
+            http_timeouts=CREATE_TIMEOUT,
+            before_send=before_send,
         )
         if response.status_code == 403:
             raise NoCapacity(f"RunPod denied access to this GPU pool: {_detail(response)}")
@@ -216,8 +253,16 @@ class RunPodClient:
             async with self._http.stream(
                 "GET", path, params=params, headers=headers, timeout=timeout
             ) as response:
+                self._note_quota(response)
                 if response.status_code == 404:
                     raise LogsUnavailable(f"RunPod has no pod {pod_id}")
+                if response.status_code == 429 or response.status_code >= 500:
+                    await response.aread()
+                    kind = RateLimited if response.status_code == 429 else ProviderUnavailable
+                    raise kind(
+                        f"RunPod logs of pod {pod_id}: {response.status_code}",
+                        retry_after=_retry_after(response),
+                    )
                 if response.status_code >= 400:
                     await response.aread()
                     raise error_for(response, f"logs of pod {pod_id}")
@@ -283,6 +328,19 @@ def _detail(response: httpx2.Response) -> str:
     if problem.errors:
         return f"{problem.detail} {'; '.join(problem.errors)}".strip()
     return problem.detail
+
+
+def _windows(header: str) -> dict[str, dict[str, int]]:
+    """``"minute";r=0;t=12, "hour";q=3000;w=3600`` as {window: {param: value}}."""
+    found: dict[str, dict[str, int]] = {}
+    for match in _WINDOW.finditer(header[:2048]):
+        params = {}
+        for item in match.group(2).split(";"):
+            key, _, value = item.strip().partition("=")
+            if key and value.isascii() and value.isdigit() and len(value) <= 12:
+                params[key] = int(value)
+        found[match.group(1)] = params
+    return found
 
 
 def _retry_after(response: httpx2.Response) -> float | None:

@@ -5,8 +5,9 @@ candidates from the catalog, mapping.py builds create bodies and reads pods back
 name, the Job exit-code wrapper), client.py speaks HTTP with RunPod's retry table, ../images.py
 reads an image's default command from its registry. This module adds what needs state and I/O:
 idempotent create (one lock per key, and a look-up by name before every retry, because a create
-can answer 500 after it created the pod), the exit-code marker read from the log stream, logs,
-and registry credentials made from imagePullSecrets.
+can answer 500 after it created the pod), the exit markers and restarts (exits.py), logs,
+registry credentials made from imagePullSecrets, and one catalog read shared by every pod that
+asks for offers within ``catalog_seconds`` (a burst of 1,000 pods needs one, not 1,000).
 
 Jobs and exit codes (the decision, in full in mapping.py): RunPod restarts a container whose
 process exits and reports no exit code, so a Job's program runs inside a wrapper that prints
@@ -28,8 +29,11 @@ from datetime import UTC, datetime, timedelta
 
 import trio
 
+from vk_trio.logs import get_logger
 from vk_trio.pacing import Backoff
+from vk_trio.providers import exit_marker
 from vk_trio.providers.base import (
+    CloudError,
     Instance,
     InstanceSpec,
     InvalidSpec,
@@ -39,22 +43,26 @@ from vk_trio.providers.base import (
     NoCapacity,
     Offer,
     ProviderUnavailable,
+    RateLimited,
     Requirements,
 )
 from vk_trio.providers.images import ImageConfigReader
 from vk_trio.providers.runpod import mapping, models
 from vk_trio.providers.runpod.annotations import RunPodOptions, allowed_datacenters, parse
 from vk_trio.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
+from vk_trio.providers.runpod.exits import MAX_TAIL, ExitWatch
 from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose
 
-MARKER_TAIL = 10  # the marker is the container's last line; a few more for safety
-MAX_TAIL = 5000  # the v2 maximum
+CATALOG_SECONDS = 5.0  # one catalog read serves every offers() call this long
+MARKER_IDLE_SECONDS = 0.5  # a marker read stops when the stream is this quiet
 MAX_RECONNECTS = 20  # a followed log stream that keeps breaking is given up
 # A read without follow takes the backlog and stops: after ``log_idle_timeout`` without a line,
 # or this long after the first line, whichever comes first. The v2 stream never ends and keeps
 # sending a busy container's new lines, so an idle timeout alone would read a chatty Job to its
 # end, and hold up every list() that looks for exit markers meanwhile (measured: 8 s).
 BACKLOG_SECONDS = 2.0
+
+_log = get_logger("vk_trio.providers.runpod")
 
 
 class RunPodProvider:
@@ -77,6 +85,7 @@ class RunPodProvider:
         log_first_timeout: float = 5.0,
         registry_mirror: str | None = None,
         images: ImageConfigReader | None = None,
+        catalog_seconds: float = CATALOG_SECONDS,
     ) -> None:
         self.node_name = node_name
         self.datacenter_ids = tuple(dc.strip().upper() for dc in datacenter_ids if dc.strip())
@@ -86,9 +95,13 @@ class RunPodProvider:
         self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
         self.log_idle_timeout = log_idle_timeout
         self.log_first_timeout = log_first_timeout
+        self.catalog_seconds = catalog_seconds
         self._locks: dict[str, trio.Lock] = {}
-        self._exits: dict[str, tuple[int, datetime | None]] = {}
         self._registries: dict[str, str] = {}
+        self._catalog: dict[tuple[int, str], tuple[float, list[models.GpuType]]] = {}
+        self._catalog_locks: dict[tuple[int, str], trio.Lock] = {}
+        self._creating = 0  # creates in flight: log reads wait for them (exits.py)
+        self.exits = ExitWatch(self._marker_lines)
         self.images = images or ImageConfigReader(mirror=registry_mirror)
 
     async def aclose(self) -> None:
@@ -116,7 +129,7 @@ class RunPodProvider:
     async def offers(self, need: Requirements) -> list[Offer]:
         options = parse(need.annotations)
         datacenters = allowed_datacenters(self.datacenter_ids, options.datacenter_ids)
-        gpus = await self.client.gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
+        gpus = await self._gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
         return choose(
             gpus,
             need,
@@ -124,6 +137,23 @@ class RunPodProvider:
             datacenters=datacenters,
             max_gpu_price=self.max_gpu_price,
         )
+
+    async def _gpu_types(self, *, count: int, cloud: str) -> list[models.GpuType]:
+        """The catalog with availability, read once per ``catalog_seconds`` for every caller
+        (the ones that arrive while it is being read wait for that read). A create that finds
+        the stock gone answers 400, and placement moves on to the next offer."""
+        key = (count, cloud)
+        async with self._catalog_locks.setdefault(key, trio.Lock()):
+            cached = self._catalog.get(key)
+            if cached is not None and cached[0] > trio.current_time():
+                return cached[1]
+            gpus = await self.client.gpu_types(count=count, cloud=cloud)
+            self._catalog[key] = (trio.current_time() + self.catalog_seconds, gpus)
+            return gpus
+
+    def _forget_catalog(self) -> None:
+        """An offer the catalog showed was gone: the next offers() reads it again."""
+        self._catalog.clear()
 
     # --- create ------------------------------------------------------------------------------
 
@@ -135,10 +165,11 @@ class RunPodProvider:
             raise NoCapacity(f"offer {offer.offer_id!r} is not a RunPod offer (any more)")
         lock = self._locks.setdefault(spec.key, trio.Lock())
         async with lock:
+            spec.ensure_wanted()
             existing = await self._find(spec)
             if existing is not None:
                 return existing
-            default_command = await self._default_command(spec)
+            default_command, wrap = await self._program(spec)
             request = mapping.create_request(
                 spec,
                 options,
@@ -152,8 +183,31 @@ class RunPodProvider:
                 ),
                 registry=await self._registry(spec, options),
                 default_command=default_command,
+                nonce=exit_marker.new_nonce() if wrap else None,
             )
             return await self._create(spec, request)
+
+    async def _program(self, spec: InstanceSpec) -> tuple[tuple[str, ...], bool]:
+        """(the image's CMD where the pod sets no command, whether to wrap the program).
+
+        A Job is always wrapped: its exit code ends it. An ``Always`` pod is wrapped only where
+        that cannot change what runs: it sets ``command``, or its image has no ENTRYPOINT
+        (read from the registry); otherwise it runs as written (mapping.py).
+        """
+        if spec.wants_exit_code:
+            return await self._default_command(spec), True
+        if spec.command:
+            return (), True
+        if not spec.image:
+            return (), False  # a template's start command: not ours to wrap
+        try:
+            config = await self.images.read(spec.image, spec.registry_auth)
+        except CloudError as exc:
+            _log.info("%s: running %s unwrapped (%s)", spec.pod_name, spec.image, exc)
+            return (), False
+        if config.entrypoint:
+            return (), False
+        return (() if spec.args else config.cmd), bool(spec.args or config.cmd)
 
     async def _default_command(self, spec: InstanceSpec) -> tuple[str, ...]:
         """The image's CMD, for a Job that sets no command (the wrapper must know what to run).
@@ -161,7 +215,7 @@ class RunPodProvider:
         RunPod runs the image's ENTRYPOINT itself, with the wrapper as its arguments; an
         ENTRYPOINT without a CMD leaves the wrapper nothing to run, so such a Job is refused.
         """
-        if not spec.wants_exit_code or spec.command or spec.args:
+        if spec.command or spec.args:
             return ()
         config = await self.images.read(spec.image, spec.registry_auth)
         if config.cmd:
@@ -178,7 +232,14 @@ class RunPodProvider:
         failure: ProviderUnavailable | None = None
         for attempt in range(self.create_attempts):
             try:
-                pod = await self.client.create_pod(request)
+                self._creating += 1
+                try:
+                    pod = await self.client.create_pod(request, before_send=spec.ensure_wanted)
+                finally:
+                    self._creating -= 1
+            except NoCapacity:
+                self._forget_catalog()
+                raise
             except ProviderUnavailable as exc:
                 # A create that timed out or answered 5xx may have created the pod (and
                 # RunPod bills it): wait, look it up by its name, and only then try again.
@@ -187,6 +248,7 @@ class RunPodProvider:
                 found = await self._find(spec)
                 if found is not None:
                     return found
+                spec.ensure_wanted()
                 continue
             instance = mapping.to_instance(pod, node_name=self.node_name)
             if instance is None:  # pragma: no cover - RunPod renamed our pod?
@@ -241,24 +303,17 @@ class RunPodProvider:
             if pod.status != "TERMINATED" and mapping.parse_name(pod.name, self.node_name)
         ]
         pods = await self._without_duplicates(pods)
-        live = {pod.id for pod in pods}
-        self._exits = {k: v for k, v in self._exits.items() if k in live}
-        pending = [
-            pod
-            for pod in pods
-            if mapping.wants_marker(pod)
-            and pod.status == "RUNNING"
-            and pod.runtime is not None
-            and pod.id not in self._exits
-        ]
-        if pending:
-            async with trio.open_nursery() as nursery:
-                for pod in pending:
-                    nursery.start_soon(self._read_exit, pod.id)
+        self.exits.observe(pods)
+        await self.exits.read_due(pods, busy=self._creating > 0, room=self.client.quota_room())
         out = []
         for pod in pods:
+            exit, restarts, last_exit = self.exits.instance_fields(pod.id)
             instance = mapping.to_instance(
-                pod, node_name=self.node_name, exit=self._exits.get(pod.id)
+                pod,
+                node_name=self.node_name,
+                exit=exit,
+                restarts=restarts,
+                last_exit=last_exit,
             )
             if instance is not None:
                 out.append(instance)
@@ -288,20 +343,15 @@ class RunPodProvider:
             await self.client.delete_pod(pod.id)
         return [pod for pod in pods if by_name[pod.name] is pod]
 
-    async def _read_exit(self, pod_id: str) -> None:
-        """Look for the exit marker at the end of the container's log."""
-        try:
-            async with aclosing(self._lines(pod_id, tail=MARKER_TAIL, follow=False)) as lines:
-                async for line, stamp in lines:
-                    code = mapping.exit_code_in(line)
-                    if code is not None:
-                        self._exits[pod_id] = (code, stamp)
-        except (LogsUnavailable, ProviderUnavailable):
-            return  # next list() looks again
+    def _marker_lines(
+        self, pod_id: str, tail: int, since: str | None
+    ) -> AsyncGenerator[tuple[str, datetime | None]]:
+        """The end of a container's log, read quickly (ExitWatch's reader)."""
+        return self._lines(pod_id, tail=tail, since=since, follow=False, quick=True)
 
     async def delete(self, instance_id: str) -> None:
         await self.client.delete_pod(instance_id)
-        self._exits.pop(instance_id, None)
+        self.exits.forget(instance_id)
 
     # --- logs --------------------------------------------------------------------------------
 
@@ -313,34 +363,59 @@ class RunPodProvider:
             when = datetime.now(UTC) - timedelta(seconds=opts.since_seconds)
             since = when.isoformat(timespec="seconds").replace("+00:00", "Z")
         budget = opts.limit_bytes
-        lines = self._lines(instance_id, tail=tail, since=since, follow=opts.follow)
+        nonce = await self._nonce(instance_id)
+        lines = self._lines(instance_id, tail=tail, since=since, follow=opts.follow, nonce=nonce)
         if not opts.follow:
             async with aclosing(lines) as backfill:
                 collected = [item async for item in backfill]
             lines = _replay(collected[-tail:] if tail else [])
         async with aclosing(lines) as stream:
             async for text, stamp in stream:
-                if mapping.exit_code_in(text) is not None:
-                    return
+                if nonce is not None and exit_marker.parse(text, nonce) is not None:
+                    if opts.follow:
+                        return  # the Job's program ended: so does the followed stream
+                    continue  # the wrapper's line, not the program's output
                 if budget is not None:
                     budget -= len(text.encode()) + 1
                     if budget < 0:
                         return
                 yield LogLine(text=text, timestamp=stamp)
 
+    async def _nonce(self, instance_id: str) -> str | None:
+        """The nonce of the pod's wrapper (None: not wrapped, or no such pod)."""
+        nonce = self.exits.nonce(instance_id)
+        if nonce is not None:
+            return nonce
+        try:
+            pod = await self.client.get_pod(instance_id)
+        except CloudError:
+            return None
+        wrapped = mapping.wrapped(pod) if pod is not None else None
+        return wrapped[1] if wrapped else None
+
     async def _lines(
-        self, pod_id: str, *, tail: int, since: str | None = None, follow: bool
+        self,
+        pod_id: str,
+        *,
+        tail: int,
+        since: str | None = None,
+        follow: bool,
+        nonce: str | None = None,
+        quick: bool = False,
     ) -> AsyncGenerator[tuple[str, datetime | None]]:
         """Container lines. Without ``follow`` it stops when the stream goes quiet (the v2
-        stream never ends by itself); a followed stream that breaks is resumed from the last
-        event id, and ends with the pod or at the Job's exit marker."""
+        stream never ends by itself; ``quick``: sooner, for marker reads); a followed stream
+        that breaks is resumed from the last event id, and ends with the pod or at the Job's
+        exit marker (``nonce``)."""
+        first = MARKER_IDLE_SECONDS * 2 if quick else self.log_first_timeout
+        idle = MARKER_IDLE_SECONDS if quick else self.log_idle_timeout
         last_id: str | None = None
         for _ in range(MAX_RECONNECTS):
             try:
                 async with self.client.log_events(
                     pod_id, tail=tail, since=since, last_event_id=last_id
                 ) as events:
-                    wait, stop_at = self.log_first_timeout, math.inf
+                    wait, stop_at = first, math.inf
                     while True:
                         got = None
                         now = trio.current_time()
@@ -349,20 +424,20 @@ class RunPodProvider:
                         if got is None:
                             break
                         event_id, event = got
-                        last_id, wait = event_id or last_id, self.log_idle_timeout
+                        last_id, wait = event_id or last_id, idle
                         if stop_at == math.inf:
                             stop_at = trio.current_time() + BACKLOG_SECONDS
                         yield event.line, mapping.parse_time(event.ts)
-                        if follow and mapping.exit_code_in(event.line) is not None:
+                        if follow and nonce and exit_marker.parse(event.line, nonce):
                             return
             except LogsUnavailable:
                 if last_id is None:
                     raise
                 return  # the pod is gone after we read from it: the stream is over
-            except ProviderUnavailable:
+            except (ProviderUnavailable, RateLimited) as exc:
                 if not follow:
                     raise
-                await trio.sleep(1.0)
+                await trio.sleep(exc.retry_after or 1.0)
                 continue
             if not follow:
                 return

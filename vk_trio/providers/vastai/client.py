@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,8 +137,10 @@ class VastClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         idempotent: bool = True,
+        before_send: Callable[[], None] | None = None,
     ) -> Answer:
-        """One logical request under ``endpoint``'s pacing; returns any non-429, non-5xx answer."""
+        """One logical request under ``endpoint``'s pacing; returns any non-429, non-5xx answer.
+        ``before_send`` is called in each turn, before sending (it may raise to give up)."""
         content = None if body is None else json.dumps(body).encode()
         headers = {"content-type": "application/json"} if content is not None else None
         what = f"{method} {path}"
@@ -147,6 +149,8 @@ class VastClient:
             failure: Exception | None = None
             response: httpx2.Response | None = None
             async with self.pacer.turn(endpoint):
+                if before_send is not None:
+                    before_send()
                 try:
                     response = await self._http.request(
                         method, path, params=params, content=content, headers=headers
@@ -186,10 +190,22 @@ class VastClient:
             raise ProviderUnavailable("Vast.ai offer search: the answer has no 'offers' list")
         return [o for o in offers if isinstance(o, dict)]
 
-    async def create_instance(self, offer_id: int, body: Mapping[str, Any]) -> Answer:
-        """The raw answer: the caller must look at ``new_contract`` even when it is an error."""
+    async def create_instance(
+        self,
+        offer_id: int,
+        body: Mapping[str, Any],
+        *,
+        before_send: Callable[[], None] | None = None,
+    ) -> Answer:
+        """The raw answer: the caller must look at ``new_contract`` even when it is an error.
+        ``before_send``: asked in each turn before sending (after every wait), may raise."""
         return await self.call(
-            "create", "PUT", f"/api/v0/asks/{offer_id}/", body=body, idempotent=False
+            "create",
+            "PUT",
+            f"/api/v0/asks/{offer_id}/",
+            body=body,
+            idempotent=False,
+            before_send=before_send,
         )
 
     async def show_instance(self, instance_id: int) -> dict[str, Any] | None:

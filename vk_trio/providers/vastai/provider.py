@@ -4,7 +4,8 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
 
 * **Offers** come from the real JSON filter language (selection.py), cheapest first at the disk we
   will rent, never above the lowest of the node's caps (``--max-gpu-price`` is per GPU, so times
-  the pod's GPU count), the pod's cap and ``vast.ai/price-max``.
+  the pod's GPU count), the pod's cap and ``vast.ai/price-max``. One search serves every pod
+  waiting at that moment, and each offer goes to one pod (offer_book.py).
 * **Create** is idempotent by ``spec.key``: a key this object rented is remembered; otherwise the
   account is searched for the key's label first. A create whose outcome is unknown (timeout,
   5xx) is never repeated blindly: the label is looked up again. An offer that vanished is
@@ -16,10 +17,12 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
 * **List** is one paged pass over the account's instances for all pods of the node. The filter
   language has no prefix operator and the server's string ordering is not documented, so the
   node's instances are picked by their label here rather than by a range query there.
-* **Jobs** get their real exit code from the wrapper's marker line (translate.py), read through
-  the logs endpoint at most every ``exit_poll_seconds`` per instance. A Job without a command
-  runs its image's ENTRYPOINT and CMD, which are read from the image's registry (images.py) so
-  the wrapper can run them, as RunPod's provider does.
+* **Exit codes and restarts** come from the wrapper's marker lines (translate.py, exits.py),
+  read through the logs endpoint, rationed. A pod without a command runs its image's
+  ENTRYPOINT and CMD, which are read from the image's registry (images.py) so the wrapper can
+  run them, as RunPod's provider does.
+* **Create waits** (the create endpoint's turn comes every 4.5 s) end by asking the pod whether
+  it still wants the instance (``spec.still_wanted``): a pod deleted meanwhile rents nothing.
 * **Delete** destroys (storage bills until destroy, so stopping is never enough); gone is success.
 * There is no limit on the number of pods: Vast.ai's market is the limit.
 """
@@ -27,7 +30,6 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ import httpx2
 import msgspec
 import trio
 
+from vk_trio.providers import exit_marker
 from vk_trio.providers.base import (
     CloudError,
     Instance,
@@ -61,7 +64,9 @@ from vk_trio.providers.vastai.client import (
     VastClient,
     error_for,
 )
+from vk_trio.providers.vastai.exits import MarkerWatch
 from vk_trio.providers.vastai.logs import read_logs
+from vk_trio.providers.vastai.offer_book import OfferBook
 from vk_trio.providers.vastai.status import (
     ANNOTATION_PREFIX,
     VastInstance,
@@ -150,9 +155,13 @@ class VastProvider:
         self._tag = translate.node_tag(node_name)
         self._locks: dict[str, trio.Lock] = {}
         self._pending: dict[str, _Pending] = {}
-        self._markers: dict[str, translate.ExitMarker] = {}
-        self._marker_checked: dict[str, float] = {}
         self._first_running: dict[str, float] = {}
+        self.book = OfferBook(
+            self.client.search_offers,
+            self.policy,
+            next_turn=lambda: self.client.pacer.next_turn("search"),
+        )
+        self.markers = MarkerWatch(self.client, job_poll=exit_poll_seconds)
         self.images = images or ImageConfigReader(mirror=registry_mirror)
 
     async def aclose(self) -> None:
@@ -167,7 +176,7 @@ class VastProvider:
 
     async def offers(self, need: Requirements) -> list[Offer]:
         chosen = selection.select(need, self.policy)
-        rows = await self.client.search_offers(selection.search_query(chosen, self.policy))
+        rows = await self.book.rows_for(chosen)
         found: dict[int, Offer] = {}
         for row in rows:
             offer = self._offer(row, chosen)
@@ -222,49 +231,78 @@ class VastProvider:
             pending = self._pending.get(spec.key)
             if pending is not None:
                 return pending.instance
-            label = translate.label(spec)
-            existing = await self._find(label)
-            if existing is not None:
-                return existing
             if offer.provider != self.name or not offer.offer_id.isdigit():
                 raise NoCapacity(f"offer {offer.offer_id!r} is not a Vast.ai offer")
-            program = await self._program(spec)
-            translate.check(spec, program)
-            body = translate.create_body(spec, disk_gb=chosen.disk_gb, program=program)
+            offer_id = int(offer.offer_id)
+            refused = self.book.claim(offer_id, spec.key)
+            if refused is not None:
+                raise NoCapacity(f"offer {offer_id} is {refused}")
+            rented = False
             try:
-                answer = await self.client.create_instance(int(offer.offer_id), body)
-            except CreateOutcomeUnknown:
-                for _ in range(LOOKUP_TRIES):
-                    found = await self._find(label)
-                    if found is not None:
-                        return found
-                    await trio.sleep(self.client.pacer.interval("create"))
-                raise
-            new_id = answer.new_contract
-            success = isinstance(answer.body, dict) and answer.body.get("success") is not False
-            if answer.status == 200 and success and new_id is not None:
-                instance = self._rented(spec, offer, new_id)
-                self._pending[spec.key] = _Pending(instance=instance, since=trio.current_time())
+                instance = await self._create(spec, offer, chosen)
+                rented = True
                 return instance
-            error = error_for("create", answer)
-            if new_id is not None:
-                await self._destroy_leftover(new_id)
-                if not isinstance(error, PaymentRequired | ProviderAuthFailed):
-                    error = NoCapacity(f"{error.message}; instance {new_id} was destroyed")
-            raise error
+            except NoCapacity:
+                self.book.vanished(offer_id)
+                raise
+            finally:
+                self.book.release(offer_id, spec.key, rented=rented)
 
-    async def _program(self, spec: InstanceSpec) -> tuple[str, ...]:
-        """For a Job without a command: what its image runs (ENTRYPOINT, then the pod's args or
-        the image's CMD), read from the image's registry so the exit-code wrapper can run it."""
-        if not spec.wants_exit_code or spec.command:
-            return ()
-        config = await self.images.read(spec.image, spec.registry_auth)
+    async def _create(
+        self, spec: InstanceSpec, offer: Offer, chosen: selection.Selection
+    ) -> Instance:
+        spec.ensure_wanted()
+        label = translate.label(spec)
+        existing = await self._find(label)
+        if existing is not None:
+            return existing
+        program, wrap = await self._program(spec)
+        nonce = exit_marker.new_nonce() if wrap else None
+        translate.check(spec, program, nonce=nonce)
+        body = translate.create_body(spec, disk_gb=chosen.disk_gb, program=program, nonce=nonce)
+        try:
+            answer = await self.client.create_instance(
+                int(offer.offer_id), body, before_send=spec.ensure_wanted
+            )
+        except CreateOutcomeUnknown:
+            for _ in range(LOOKUP_TRIES):
+                found = await self._find(label)
+                if found is not None:
+                    return found
+                await trio.sleep(self.client.pacer.interval("create"))
+            raise
+        new_id = answer.new_contract
+        success = isinstance(answer.body, dict) and answer.body.get("success") is not False
+        if answer.status == 200 and success and new_id is not None:
+            instance = self._rented(spec, offer, new_id)
+            self._pending[spec.key] = _Pending(instance=instance, since=trio.current_time())
+            return instance
+        error = error_for("create", answer)
+        if new_id is not None:
+            await self._destroy_leftover(new_id)
+            if not isinstance(error, PaymentRequired | ProviderAuthFailed):
+                error = NoCapacity(f"{error.message}; instance {new_id} was destroyed")
+        raise error
+
+    async def _program(self, spec: InstanceSpec) -> tuple[tuple[str, ...], bool]:
+        """(what the image runs, for a pod without a command: ENTRYPOINT, then the pod's args or
+        the image's CMD, read from the image's registry; whether to wrap the program). A Job is
+        always wrapped (its exit code ends it; an image that cannot be read fails it); an
+        ``Always`` pod whose image cannot be read runs unwrapped, as written."""
+        if spec.command:
+            return (), True
+        try:
+            config = await self.images.read(spec.image, spec.registry_auth)
+        except CloudError:
+            if spec.wants_exit_code:
+                raise
+            return (), False
         program = (*config.entrypoint, *(spec.args or config.cmd))
-        if not program:
+        if not program and spec.wants_exit_code:
             raise InvalidSpec(
                 f"image {spec.image} has neither ENTRYPOINT nor CMD: set the container's command"
             )
-        return program
+        return program, bool(program)
 
     def _rented(self, spec: InstanceSpec, offer: Offer, instance_id: int) -> Instance:
         return Instance(
@@ -293,7 +331,7 @@ class VastProvider:
         )
         if not found or owner is None:
             return None
-        return await self._instance(self._decode(found[-1]), owner)
+        return self._instance(self._decode(found[-1]), owner)
 
     async def _destroy_leftover(self, instance_id: int) -> None:
         """Best effort: a leftover still carries our label, so list() shows it until deleted."""
@@ -304,15 +342,25 @@ class VastProvider:
 
     async def list(self) -> list[Instance]:
         rows = await self.client.list_instances()
-        found: list[Instance] = []
+        ours: list[tuple[VastInstance, translate.Owner]] = []
         visible: set[str] = set()
         for raw in rows:
             text = raw.get("label")
             owner = translate.owner(text if isinstance(text, str) else None)
             if owner is None or owner.node_tag != self._tag:
                 continue
-            found.append(await self._instance(self._decode(raw), owner))
+            row = self._decode(raw)
+            ours.append((row, owner))
             visible.add(owner.key)
+            if row.actual_status == "running":
+                self._first_running.setdefault(str(row.id), self.clock())
+        await self.markers.read_due(
+            (row.id, nonce, owner.job)
+            for row, owner in ours
+            if row.actual_status == "running"
+            and (nonce := translate.nonce_of(row.image_args)) is not None
+        )
+        found = [self._instance(row, owner) for row, owner in ours]
         now = trio.current_time()
         for key, pending in list(self._pending.items()):
             if key in visible or now - pending.since > self.read_grace_seconds:
@@ -327,40 +375,20 @@ class VastProvider:
         except msgspec.ValidationError as exc:
             raise ProviderUnavailable(f"Vast.ai instance {raw.get('id')}: {exc}") from exc
 
-    async def _instance(self, row: VastInstance, owner: translate.Owner) -> Instance:
-        instance_id = str(row.id)
-        wrapped = translate.wrapped(row.image_args)
-        if row.actual_status == "running":
-            self._first_running.setdefault(instance_id, self.clock())
-        marker = self._markers.get(instance_id)
-        if marker is None and wrapped and row.actual_status in ("running", "exited"):
-            marker = await self._read_marker(row.id, owner.key)
+    def _instance(self, row: VastInstance, owner: translate.Owner) -> Instance:
+        marker, restarts, last_exit = self.markers.fields(row.id)
         return instance_from(
             row,
             owner,
             node_name=self.node_name,
             marker=marker,
-            wrapped=wrapped,
+            wrapped=translate.wrapped(row.image_args),
             loading_timeout=self.loading_timeout,
             clock=self.clock,
-            first_seen_running=self._first_running.get(instance_id),
+            first_seen_running=self._first_running.get(str(row.id)),
+            restarts=restarts,
+            last_exit=last_exit,
         )
-
-    async def _read_marker(self, instance_id: int, key: str) -> translate.ExitMarker | None:
-        now = trio.current_time()
-        if now - self._marker_checked.get(str(instance_id), -math.inf) < self.exit_poll_seconds:
-            return None
-        self._marker_checked[str(instance_id)] = now
-        try:
-            text = await self.client.request_logs(
-                instance_id, tail=5, grep=f"{translate.MARKER} key={key} "
-            )
-        except CloudError:
-            return None  # no marker this round; the next list() asks again
-        marker = translate.exit_marker(text, key)
-        if marker is not None:
-            self._markers[str(instance_id)] = marker
-        return marker
 
     # --- delete ----------------------------------------------------------------------------------
 
@@ -371,8 +399,8 @@ class VastProvider:
         if not instance_id.isdigit():
             return  # not a Vast.ai id: nothing of ours can have it
         await self.client.destroy_instance(int(instance_id))
-        for cache in (self._markers, self._marker_checked, self._first_running):
-            cache.pop(instance_id, None)
+        self._first_running.pop(instance_id, None)
+        self.markers.forget(int(instance_id))
 
     # --- logs ------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,9 +190,58 @@ def search_query(selection: Selection, policy: Policy) -> dict[str, Any]:
     return query
 
 
+MAX_LIMIT = 1000  # offers one search asks for when it serves many waiting pods
+
+
+def union_query(
+    selections: Iterable[Selection], policy: Policy, *, wanted: int = 0
+) -> dict[str, Any]:
+    """One search for several pods' selections (the same disk): each filter at its loosest,
+    so every offer any of them could use is found; each pod checks the offers against its own
+    selection (``fits``). ``wanted``: how many pods wait, so the search returns enough."""
+    chosen = list(dict.fromkeys(selections))
+    if not chosen:
+        raise ValueError("a search needs at least one selection")
+    query = search_query(chosen[0], policy)
+    if len(chosen) > 1:
+        query.pop("gpu_name", None)
+        query.pop("gpu_ram", None)
+        query.pop("dph_total", None)
+        query.pop("geolocation", None)
+        query.pop("cpu_cores_effective", None)
+        query.pop("cpu_ram", None)
+        counts = sorted({s.gpu_count for s in chosen})
+        query["num_gpus"] = {"eq": counts[0]} if len(counts) == 1 else {"in": counts}
+        query["disk_space"] = {"gte": min(s.disk_gb for s in chosen)}
+        if all(s.gpu_names for s in chosen):
+            query["gpu_name"] = {"in": sorted({n for s in chosen for n in s.gpu_names})}
+        loosest: list[tuple[str, str, list[float | int | None]]] = [
+            ("gpu_ram", "gte", [s.gpu_ram_mb for s in chosen]),
+            ("dph_total", "lte", [s.max_price for s in chosen]),
+            ("cpu_cores_effective", "gte", [s.cpu_cores for s in chosen]),
+            ("cpu_ram", "gte", [s.memory_mb for s in chosen]),
+        ]
+        for name, op, values in loosest:
+            if all(v is not None for v in values):
+                known = [v for v in values if v is not None]
+                query[name] = {op: min(known) if op == "gte" else max(known)}
+        if all(s.countries is not None for s in chosen):
+            query["geolocation"] = {"in": sorted({c for s in chosen for c in s.countries or ()})}
+    query["limit"] = min(MAX_LIMIT, max(policy.limit, 2 * wanted))
+    return query
+
+
 def fits(offer: Mapping[str, Any], selection: Selection) -> bool:
-    """What the server cannot filter: the instance's share of the machine's RAM."""
+    """What a search shared with other pods (union_query) may not have filtered for this one,
+    and what the server cannot filter: the instance's share of the machine's RAM."""
     if selection.max_price is not None and float(offer.get("dph_total") or 0) > selection.max_price:
+        return False
+    if _number(offer, "disk_space") < selection.disk_gb:
+        return False
+    if (
+        selection.cpu_cores is not None
+        and _number(offer, "cpu_cores_effective") < selection.cpu_cores
+    ):
         return False
     if selection.memory_mb is None:
         return True
@@ -200,3 +249,11 @@ def fits(offer: Mapping[str, Any], selection: Selection) -> bool:
     if not cores or not effective or not ram:
         return False  # cpu_cores can be null; such offers cannot be judged (gpuhunt skips them)
     return float(ram) * float(effective) / float(cores) >= selection.memory_mb
+
+
+def _number(offer: Mapping[str, Any], key: str) -> float:
+    """A numeric field of an offer, 0 when missing or not a finite number."""
+    value = offer.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if math.isfinite(value) else 0.0

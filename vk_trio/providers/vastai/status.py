@@ -11,6 +11,10 @@ for longer than ``loading_timeout`` is FAILED too (dstack#2809: "can take hours"
 
 A Job wrapped by translate.py stays ``running`` after its command ended; its marker gives the
 state EXITED and the real exit code. An unwrapped Job that ``exited`` is EXITED without a code.
+An ``Always`` pod's wrapper restarts the program in place; the markers of its runs give the
+instance's ``restarts`` and ``last_exit``. A container that ran and then ``exited`` (or whose
+host was lost) keeps the time it started: it ran, and "never started" (ContainerCannotRun, 128)
+would be a lie.
 
 Ready means running with every ``-p`` port of the request mapped in ``ports`` (which Vast.ai only
 shows once running); the pod IP is ``public_ipaddr``.
@@ -25,8 +29,9 @@ from typing import Any
 
 import msgspec
 
-from vk_trio.providers.base import Instance, InstanceState
-from vk_trio.providers.vastai.translate import ExitMarker, Owner
+from vk_trio.providers.base import Exit, Instance, InstanceState
+from vk_trio.providers.exit_marker import ExitMarker
+from vk_trio.providers.vastai.translate import Owner
 
 ANNOTATION_PREFIX = "vastai.vk-trio.io/"
 ERROR_MESSAGE = re.compile(
@@ -106,8 +111,11 @@ def instance_from(
     loading_timeout: float,
     clock: Callable[[], float],
     first_seen_running: float | None = None,
+    restarts: int = 0,
+    last_exit: Exit | None = None,
 ) -> Instance:
-    """The ``Instance`` a row shows (``marker``: the Job wrapper's, when read)."""
+    """The ``Instance`` a row shows (``marker``: the Job wrapper's, when read; ``restarts``,
+    ``last_exit``: an Always wrapper's runs that ended)."""
     status = row.actual_status
     message = row.status_msg or ""
     server_now = (
@@ -115,12 +123,14 @@ def instance_from(
         if row.start_date is not None and row.duration is not None
         else clock()
     )
-    started: float | None = None
+    started: float | None = first_seen_running
     if status == "running":
         if row.uptime_mins is not None:
             started = server_now - row.uptime_mins * 60.0
-        else:
-            started = first_seen_running if first_seen_running is not None else server_now
+        elif started is None:
+            started = server_now
+    elif status == "exited" and started is None:
+        started = row.start_date  # it ran (only a started container exits); when, roughly
     ready = False
     exit_code: int | None = None
     finished: float | None = None
@@ -175,6 +185,8 @@ def instance_from(
         location=row.geolocation or "",
         image=row.image_uuid or "",
         annotations=pod_annotations(row),
+        restarts=restarts,
+        last_exit=last_exit,
     )
 
 
