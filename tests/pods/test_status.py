@@ -201,7 +201,7 @@ def test_a_restart_in_backoff_is_running_with_crash_loop_and_the_last_end() -> N
         instance_id="i-41",
     )
     backoff = Waiting(reason="CrashLoopBackOff", message="back-off 10s restarting failed container")
-    record = make_record(attempt=1, waiting=backoff, last_terminated=crashed)
+    record = make_record(attempt=1, restarts=1, waiting=backoff, last_terminated=crashed)
     s = status(make_pod(restart_policy="Always"), record)
     assert s.phase == "Running"
     (c,) = s.container_statuses

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from vk_trio.kube.models import Pod
 from vk_trio.pods.record import Terminated
-from vk_trio.providers.base import Instance, InstanceState
+from vk_trio.providers.base import Exit, Instance, InstanceState
 
 CRASHLOOP_INITIAL = 10.0
 CRASHLOOP_MAX = 300.0
@@ -52,6 +52,23 @@ def terminated_from(instance: Instance, *, now: datetime) -> Terminated:
         started_at=instance.started_at,
         finished_at=instance.finished_at or now,
         instance_id=instance.instance_id,
+    )
+
+
+def ended_in_place(end: Exit, instance_id: str, *, now: datetime) -> Terminated:
+    """A run that ended on an instance that restarted the container itself (lastState)."""
+    if end.code is None:
+        code, reason = 1, "Error"
+        message = "the container exited and was restarted; its exit code is unknown"
+    else:
+        code, reason, message = end.code, "Completed" if end.code == 0 else "Error", ""
+    return Terminated(
+        exit_code=code,
+        reason=reason,
+        message=message,
+        started_at=end.started_at,
+        finished_at=end.finished_at or now,
+        instance_id=instance_id,
     )
 
 

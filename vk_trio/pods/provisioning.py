@@ -4,11 +4,16 @@ Everything a create needs from the API besides the pod itself is fetched here, o
 this pod only (never a cluster-wide Secret/ConfigMap watch): the owning Job's annotations, the
 resolved environment, and the registry credential from imagePullSecrets. Every way this can
 fail is turned into what the user should see (a waiting reason, an Event, a condition) and
-when to try again; nothing is dropped after N tries.
+when to try again; nothing is dropped after N tries. Those reads and the provider's rate-limit
+turns take time, so the pod is asked again (``wanted``) after them and before every create: a
+pod deleted meanwhile rents nothing. Rentals, failures and retries are logged at info level.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vk_trio.errors import KubeError, NotFound
@@ -16,14 +21,16 @@ from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import Pod, Secret
 from vk_trio.kube.resources import JOBS, SECRETS
-from vk_trio.logs import redact
+from vk_trio.logs import pod_logger, redact
 from vk_trio.pacing import Backoff
+from vk_trio.pods import audit
 from vk_trio.pods.env import EnvError, MissingReference, ObjectSource, resolve_env
 from vk_trio.pods.pull_secrets import credential_for
 from vk_trio.pods.record import PodRecord, Terminated, Waiting
 from vk_trio.pods.translate import check_pod, to_instance_spec
 from vk_trio.providers.base import (
     CloudError,
+    CreateAborted,
     Instance,
     InstanceSpec,
     InvalidAnnotation,
@@ -112,10 +119,17 @@ class Provisioner:
             attempt=record.attempt,
         )
 
-    async def provision(self, pod: Pod, record: PodRecord) -> Outcome:
-        """One attempt to rent the pod's instance; updates ``record`` with what the user sees."""
+    async def provision(
+        self, pod: Pod, record: PodRecord, *, wanted: Callable[[], bool] | None = None
+    ) -> Outcome:
+        """One attempt to rent the pod's instance; updates ``record`` with what the user sees.
+        ``wanted``: is the pod still waiting for it (asked before each create)? An attempt
+        abandoned because it is not returns an empty ``Outcome``."""
+        log = pod_logger(pod.metadata.namespace, pod.metadata.name, pod.metadata.uid)
         try:
             spec = await self.build_spec(pod, record)
+            if wanted is not None:
+                spec = dataclasses.replace(spec, still_wanted=wanted)
             self.provider.check(spec)
         except InvalidSpec as exc:
             return await self._fail(pod, record, exc.reason, exc.message)
@@ -123,66 +137,79 @@ class Provisioner:
             record.problem = Waiting(reason=exc.reason, message=exc.message)
             record.waiting = Waiting(reason=CREATING, message=f"waiting: {exc.message}")
             await self.events.warning(pod, exc.reason, exc.message)
-            return Outcome(retry_in=SLOW_RETRY)
+            return self._slow_retry(log, record)
         except MissingReference as exc:
             record.waiting = Waiting(reason=exc.reason, message=str(exc))
             await self.events.warning(pod, "Failed", f"Error: {exc}")
-            return self._retry(record)
+            return self._retry(record, log=log, why=str(exc))
         except EnvError as exc:
             record.waiting = Waiting(reason=exc.reason, message=str(exc))
             await self.events.warning(pod, "Failed", f"Error: {exc}")
-            return Outcome(retry_in=SLOW_RETRY)
+            return self._slow_retry(log, record)
         except KubeError as exc:
             record.waiting = Waiting(reason=CREATING, message=f"reading the pod's inputs: {exc}")
-            return self._retry(record)
+            return self._retry(record, log=log, why=f"reading the pod's inputs: {exc}")
         record.problem = None
         record.waiting = Waiting(reason=CREATING)
         try:
             instance = await place(self.provider, spec)
+        except CreateAborted as exc:
+            log.info("not renting: %s", exc.message)
+            return Outcome()
         except InvalidSpec as exc:
             return await self._fail(pod, record, exc.reason, exc.message)
         except InvalidAnnotation as exc:
             record.problem = Waiting(reason=exc.reason, message=exc.message)
             await self.events.warning(pod, exc.reason, exc.message)
-            return Outcome(retry_in=SLOW_RETRY)
+            return self._slow_retry(log, record)
         except (PaymentRequired, ProviderAuthFailed) as exc:
             record.waiting = Waiting(reason=CREATING, message=f"{exc.reason}: {exc.message}")
             await self.events.warning(pod, exc.reason, exc.message)
-            return Outcome(retry_in=SLOW_RETRY)
+            return self._slow_retry(log, record)
         except NoCapacity as exc:
+            record.problem = Waiting(reason=exc.reason, message=exc.message)  # ProviderReady
             record.waiting = Waiting(
                 reason=CREATING, message=f"waiting for capacity: {exc.message}"
             )
             await self.events.warning(pod, exc.reason, exc.message)
-            return self._retry(record)
+            return self._retry(record, log=log, why=f"{exc.reason}: {exc.message}")
         except CloudError as exc:
             record.waiting = Waiting(reason=CREATING, message=f"{exc.reason}: {exc.message}")
             await self.events.warning(pod, exc.reason, exc.message)
-            return self._retry(record, retry_after=exc.retry_after)
+            why = f"{exc.reason}: {exc.message}"
+            return self._retry(record, retry_after=exc.retry_after, log=log, why=why)
         record.failures = 0
-        await self.events.normal(pod, "Scheduled", _describe(instance))
+        audit.rented(instance, pod)
+        await self.events.normal(pod, "Scheduled", audit.describe(instance))
         return Outcome(instance=instance)
 
-    def _retry(self, record: PodRecord, *, retry_after: float | None = None) -> Outcome:
+    def _slow_retry(self, log: logging.LoggerAdapter[logging.Logger], record: PodRecord) -> Outcome:
+        """A problem only a human can fix: look again in ``SLOW_RETRY`` seconds."""
+        problem = record.problem or record.waiting
+        what = f"{problem.reason}: {problem.message}" if problem is not None else "no reason"
+        log.info("waiting for a fix (%s); looking again in %.0f s", what, SLOW_RETRY)
+        return Outcome(retry_in=SLOW_RETRY)
+
+    def _retry(
+        self,
+        record: PodRecord,
+        *,
+        retry_after: float | None = None,
+        log: logging.LoggerAdapter[logging.Logger] | None = None,
+        why: str = "",
+    ) -> Outcome:
         delay = RETRY.delay(record.failures, retry_after=retry_after)
         record.failures += 1
+        if log is not None:
+            log.info("could not rent (%s); retrying in %.0f s", why, delay)
         return Outcome(retry_in=delay)
 
     async def _fail(self, pod: Pod, record: PodRecord, reason: str, message: str) -> Outcome:
         """The pod can never run here: Failed with a reason that names the field."""
+        log = pod_logger(pod.metadata.namespace, pod.metadata.name, pod.metadata.uid)
+        log.info("cannot run here, failing the pod: %s: %s", reason, message)
         record.failure = Waiting(reason=reason, message=message)
         record.final = Terminated(exit_code=1, reason="ContainerCannotRun", message=message)
         record.waiting = None
         await self.events.warning(pod, "Failed", f"{reason}: {message}")
         return Outcome()
-
-
-def _describe(instance: Instance) -> str:
-    parts = [f"instance {instance.instance_id}"]
-    if instance.gpu_type:
-        parts.append(f"{instance.gpu_count or 1}x {instance.gpu_type}")
-    if instance.location:
-        parts.append(f"in {instance.location}")
-    if instance.price_per_hour:
-        parts.append(f"at ${instance.price_per_hour:.3f}/h")
-    return "rented " + " ".join(parts)

@@ -8,11 +8,14 @@ work queue guarantees one ``sync`` per pod at a time; every path that has to com
 
 Money is data: every path that ends a pod (finished, failed, deleted, force-deleted, deadline)
 deletes its instances, and an instance whose pod no longer exists is deleted by status_sync.
+Every rental and termination is logged at info level (pod, instance, GPU, $/h, billed time), so
+an operator can follow the money in the daemon's own log.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,13 +29,13 @@ from vk_trio.kube.resources import PODS
 from vk_trio.kube.timefmt import utcnow
 from vk_trio.logs import pod_logger
 from vk_trio.metrics import Histogram
-from vk_trio.pods import lifecycle
+from vk_trio.pods import audit, lifecycle
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.instances import InstanceView
 from vk_trio.pods.provisioning import Provisioner
 from vk_trio.pods.queue import WorkQueue
 from vk_trio.pods.record import PodRecord, Waiting
-from vk_trio.pods.recovery import record_from_pod
+from vk_trio.pods.recovery import ATTEMPT_ANNOTATION, record_from_pod
 from vk_trio.pods.status import pod_status, status_patch
 from vk_trio.providers.base import CloudError, Instance, InstanceState, Provider
 
@@ -99,6 +102,8 @@ class Reconciler:
             if lifecycle.is_terminal_phase(pod.status.phase):
                 continue
             inst = record.instance
+            if inst is None and record.retry_pending:
+                continue  # waiting for capacity (or a fix): nothing to see until its own retry
             if inst is None or inst.state is not InstanceState.RUNNING or not inst.ready:
                 return True
         return bool(self.view.pod_uids() and not self.records)
@@ -133,9 +138,10 @@ class Reconciler:
         """Ask the provider to delete each; True while any is still listed."""
         still_listed = False
         for inst in instances:
-            if inst.state is not InstanceState.TERMINATING:
+            if inst.state is not InstanceState.TERMINATING and self.view.may_delete(inst):
                 await self.provider.delete(inst.instance_id)
                 self.view.note_deleted(inst)
+                audit.terminating(inst, self.cache.get(inst.pod_uid))
             still_listed = True
         if still_listed:
             self.poke()
@@ -212,6 +218,7 @@ class Reconciler:
             record.attempt, current.attempt
         )  # adopted after a restart of the agent
         record.instance = current
+        await self._count_in_place(pod, record, current, now)
         record.lost_id = ""
         if not self.view.is_pending(current.instance_id):
             record.seen_listed = True
@@ -231,6 +238,34 @@ class Reconciler:
             await self._ended(pod, record, current, now)
         elif current.state is not InstanceState.TERMINATING:
             record.waiting = Waiting(reason="ContainerCreating", message=current.message)
+
+    async def _count_in_place(
+        self, pod: Pod, record: PodRecord, inst: Instance, now: datetime
+    ) -> None:
+        """Restarts the instance did itself (RunPod restarts a container, the Vast.ai wrapper
+        restarts its program): restartCount, lastState and a BackOff Event, as a kubelet's
+        restart gives. An adopted instance's earlier restarts are already in restartCount."""
+        seen_id, counted = record.in_place
+        if seen_id != inst.instance_id:
+            counted = inst.restarts
+            record.in_place = (inst.instance_id, counted)
+        if inst.restarts <= counted:
+            return
+        new = inst.restarts - counted
+        record.in_place = (inst.instance_id, inst.restarts)
+        record.restarts += new
+        code = "an unknown code"
+        if inst.last_exit is not None:
+            ended = lifecycle.ended_in_place(inst.last_exit, inst.instance_id, now=now)
+            record.last_terminated = ended
+            code = f"code {ended.exit_code}" if inst.last_exit.code is not None else code
+        name = pod.spec.containers[0].name if pod.spec.containers else "main"
+        await self.events.warning(
+            pod,
+            "BackOff",
+            f"Back-off restarting container {name} in pod {pod.metadata.name}: it exited with "
+            f"{code} and was restarted on {inst.instance_id} (restart {record.restarts})",
+        )
 
     async def _announce_created(self, pod: Pod, record: PodRecord, inst: Instance) -> None:
         """The kubelet's Created, once per attempt, when the instance has its container."""
@@ -256,14 +291,35 @@ class Reconciler:
             self.queue.add_after(uid, record.backoff_until - trio.current_time())
             return
         record.backoff_until = None
-        outcome = await self.provisioner.provision(pod, record)
+        outcome = await self.provisioner.provision(pod, record, wanted=self._wants(uid))
+        record.retry_pending = outcome.instance is None and outcome.retry_in is not None
         if outcome.instance is not None:
             self.view.note_created(outcome.instance)
             record.instance = outcome.instance
+            record.in_place = (outcome.instance.instance_id, 0)
             record.seen_listed = False
             self.poke()
         elif outcome.retry_in is not None:
             self.queue.add_after(uid, outcome.retry_in)
+        else:
+            self.queue.add(uid)  # aborted (the pod went away) or failed: look at it again
+
+    def _wants(self, uid: str) -> Callable[[], bool]:
+        """Asked before each create after a wait: is the pod still there, and not deleted?"""
+
+        def still_wanted() -> bool:
+            pod = self.cache.get(uid)
+            record = self.records.get(uid)
+            if pod is None or record is None or record.final or record.failure:
+                return False
+            left = lifecycle.deadline_remaining(pod, start=record.start_time, now=utcnow())
+            return (
+                pod.metadata.deletion_timestamp is None
+                and not lifecycle.is_terminal_phase(pod.status.phase)
+                and (left is None or left > 0)
+            )
+
+        return still_wanted
 
     async def _ended(self, pod: Pod, record: PodRecord, inst: Instance, now: datetime) -> None:
         ended = lifecycle.terminated_from(inst, now=now)
@@ -279,6 +335,7 @@ class Reconciler:
         delay = lifecycle.crashloop_delay(record.crash_streak)
         record.last_terminated = ended
         record.attempt += 1
+        record.restarts += 1
         record.instance = None
         record.seen_listed = False
         record.backoff_until = trio.current_time() + delay
@@ -309,6 +366,8 @@ class Reconciler:
         new = pod_status(pod, record, now=now, host_ip=self.node_ip, provider=self.provider.name)
         patch = status_patch(pod.status, new)
         wanted = dict(record.instance.annotations) if record.instance is not None else {}
+        if record.restarts != record.attempt:  # restarts in place: recovery needs the attempt
+            wanted[ATTEMPT_ANNOTATION] = str(record.attempt)
         stale = {k: v for k, v in wanted.items() if pod.metadata.annotations.get(k) != v}
         if stale:
             patch = {**(patch or {}), "metadata": {"annotations": stale}}

@@ -38,7 +38,10 @@ class Waiting:
 @dataclass(kw_only=True, slots=True)  # one per pod: no __dict__
 class PodRecord:
     uid: str
-    attempt: int = 0  # how many times the container was restarted (== restartCount)
+    attempt: int = 0  # instances rented for the pod before the current one (its key's attempt)
+    restarts: int = 0  # restartCount: new attempts, plus restarts in place on an instance
+    # (instance id, its in-place restarts already counted in ``restarts``)
+    in_place: tuple[str, int] = ("", 0)
     instance: Instance | None = None  # the current attempt's instance, as last listed
     waiting: Waiting | None = None  # set while there is no running instance
     last_terminated: Terminated | None = None  # the previous attempt's end (lastState)
@@ -57,3 +60,4 @@ class PodRecord:
     # restart: if no provider list shows it, it vanished while the agent was not watching.
     lost_id: str = ""
     seen_at: float | None = None  # trio time this agent first saw the pod (provisioning latency)
+    retry_pending: bool = False  # no instance, a provisioning retry is due: not "transitioning"

@@ -189,7 +189,7 @@ def _container_status(
     return ContainerStatus(
         name=container.name,
         ready=ready,
-        restart_count=record.attempt,
+        restart_count=record.restarts,
         image=container.image,
         image_id=image_id or (old.image_id if old is not None else ""),
         container_id=container_id,

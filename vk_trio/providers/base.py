@@ -21,6 +21,8 @@ The contract, which tests/providers/ checks against every implementation:
 * ``delete(instance_id)`` terminates (stops billing, including storage) and is idempotent: an
   instance that is already gone is success.
 * ``logs(instance_id, opts)`` yields log lines (providers without logs raise ``LogsUnavailable``).
+* Optional: ``async explain_no_offers(need) -> str`` says which constraints ruled out every
+  offer when ``offers(need)`` is empty (placement puts it in the pod's NoCapacity message).
 
 Instance state is a small lifecycle the pod status is computed from (pods/status.py):
 PROVISIONING → STARTING → RUNNING → EXITED (with ``exit_code``) or FAILED (the cloud gave up:

@@ -14,6 +14,7 @@ Hypothesis test) can drive it.
 from __future__ import annotations
 
 from vk_trio.providers.base import (
+    CloudError,
     Instance,
     InstanceSpec,
     NoCapacity,
@@ -36,7 +37,7 @@ async def place(provider: Provider, spec: InstanceSpec) -> Instance:
     provider.check(spec)
     offers = affordable(await provider.offers(spec.need), spec.need)
     if not offers:
-        raise NoCapacity(f"no offer matches: {describe(spec.need)}")
+        raise NoCapacity(await why_no_offers(provider, spec.need))
     vanished: list[str] = []
     for offer in offers:
         spec.ensure_wanted()  # the offers took a while: is the pod still there?
@@ -48,6 +49,20 @@ async def place(provider: Provider, spec: InstanceSpec) -> Instance:
         f"every offer for {describe(spec.need)} vanished before it could be rented: "
         + "; ".join(vanished)
     )
+
+
+async def why_no_offers(provider: Provider, need: Requirements) -> str:
+    """The provider's own account of the constraints that ruled every offer out, when it has
+    one (the optional ``explain_no_offers(need)`` of providers/base.py), else ``need`` in words."""
+    explain = getattr(provider, "explain_no_offers", None)
+    if callable(explain):
+        try:
+            text = await explain(need)
+        except CloudError:
+            text = None
+        if isinstance(text, str) and text:
+            return text
+    return f"no offer matches: {describe(need)}"
 
 
 def affordable(offers: list[Offer], need: Requirements) -> list[Offer]:

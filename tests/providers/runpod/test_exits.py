@@ -12,7 +12,15 @@ import trio.testing
 from tests.providers.runpod.conftest import make_provider
 from tests.providers.runpod.test_requests_and_retries import rent, spec
 from vk_trio.providers import exit_marker
-from vk_trio.providers.base import CreateAborted, InstanceState, LogOptions, Requirements
+from vk_trio.providers.base import (
+    CreateAborted,
+    InstanceState,
+    InvalidAnnotation,
+    LogOptions,
+    NoCapacity,
+    Requirements,
+)
+from vk_trio.providers.placement import place
 from vk_trio.providers.runpod import RunPodProvider, mapping
 from vk_trio.sim.runpod import Fault, RunPodSim, Workload
 
@@ -197,3 +205,50 @@ async def test_a_create_waiting_out_a_429_is_abandoned_when_the_pod_goes_away(
     assert len(outcome) == 1
     assert [r.status for r in sim.requests_for("createPod")] == [429]
     assert sim.pods() == []
+
+
+async def test_an_unknown_datacenter_is_an_invalid_annotation_not_a_lack_of_stock(
+    sim: RunPodSim, provider: RunPodProvider, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Defect 3: ``runpod.io/datacenter-ids: XX-NOWHERE-1`` only said "no offer matches"."""
+    need = Requirements(gpu_count=1, annotations={"runpod.io/datacenter-ids": "XX-NOWHERE-1"})
+    with pytest.raises(InvalidAnnotation, match="XX-NOWHERE-1 is not a RunPod data center"):
+        await provider.offers(need)
+    known = Requirements(gpu_count=1, annotations={"runpod.io/datacenter-ids": "EU-RO-1"})
+    assert await provider.offers(known)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "named"),
+    [
+        ({"runpod.io/required-gpu-memory": "4096"}, ">= 4096 GB per GPU: 0"),
+        ({"runpod.io/cloud-type": "COMMUNITY", "runpod.io/gpu-type-ids": "NOPE"}, "one of NOPE: 0"),
+    ],
+)
+async def test_no_offer_says_which_constraint_ruled_every_offer_out(
+    sim: RunPodSim,
+    provider: RunPodProvider,
+    autojump_clock: trio.testing.MockClock,
+    annotations: dict[str, str],
+    named: str,
+) -> None:
+    """Defect 3: an impossible required-gpu-memory gave only "no offer matches: 1 GPU(s)"."""
+    job = spec(need=Requirements(gpu_count=1, annotations=annotations))
+    with pytest.raises(NoCapacity) as raised:
+        await place(provider, job)
+    assert named in raised.value.message
+    assert raised.value.message.startswith("no RunPod offer for 1 GPU(s)")
+
+
+async def test_a_price_cap_and_empty_stock_are_named_too(
+    sim: RunPodSim, provider: RunPodProvider, autojump_clock: trio.testing.MockClock
+) -> None:
+    with pytest.raises(NoCapacity, match=r"at most \$0\.01/h: 0"):
+        await place(provider, spec(need=Requirements(gpu_count=1, max_price_per_hour=0.01)))
+    for gpu, dc, cloud in list(sim.catalog.stock):  # sold out after our catalog read:
+        sim.set_stock(gpu, dc, cloud, 0)  # the first create finds out, the rest do not ask
+    with pytest.raises(NoCapacity, match="vanished"):
+        await place(provider, spec(need=Requirements(gpu_count=1)))
+    assert len(sim.requests_for("createPod")) == 1
+    with pytest.raises(NoCapacity, match="in stock in any data center: 0"):
+        await place(provider, spec(need=Requirements(gpu_count=1)))

@@ -62,7 +62,8 @@ async def vast_agent(
         provider.client.pacer.intervals = {
             name: seconds * SCALE for name, seconds in DEFAULT_INTERVALS.items()
         }
-        provider.exit_poll_seconds = provider.follow_poll_seconds = 0.5
+        provider.follow_poll_seconds = 0.5
+        provider.markers.job_poll = provider.markers.always_poll = 0.5
         return provider
 
     async with running_agent(

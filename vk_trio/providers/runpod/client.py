@@ -218,6 +218,10 @@ class RunPodClient:
         response = await self.send("GET", "/v2/catalog/gpus", params=params, idempotent=True)
         return self._decode(response, models.GpuTypeList, "list GPU types").gpus
 
+    async def list_datacenters(self) -> list[models.DataCenter]:
+        response = await self.send("GET", "/v2/catalog/datacenters", idempotent=True)
+        return self._decode(response, models.DataCenterList, "list data centers").data_centers
+
     async def list_registries(self) -> list[models.Registry]:
         response = await self.send("GET", "/v2/registries", idempotent=True)
         return self._decode(response, models.RegistryList, "list registries").registries

@@ -116,6 +116,15 @@ class GpuTypeList(msgspec.Struct, kw_only=True):
     gpus: list[GpuType]
 
 
+class DataCenter(msgspec.Struct, kw_only=True):
+    id: str
+    name: str = ""
+
+
+class DataCenterList(msgspec.Struct, kw_only=True, rename="camel"):
+    data_centers: list[DataCenter]
+
+
 class Registry(msgspec.Struct, kw_only=True):
     id: str
     name: str = ""

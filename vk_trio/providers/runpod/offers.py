@@ -11,7 +11,7 @@ count) and the pod's own cap. This module is pure; ``offers()`` in provider.py f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vk_trio.providers.base import Offer, Requirements
@@ -108,3 +108,58 @@ def choose(
             found.append(((total, _RANK[level], rank_pref, gpu.id, dc), offer))
     found.sort(key=lambda item: item[0])
     return [offer for _, offer in found]
+
+
+def explain(
+    gpus: Sequence[GpuType],
+    need: Requirements,
+    options: RunPodOptions,
+    *,
+    datacenters: Sequence[str],
+    max_gpu_price: float | None = None,
+) -> str:
+    """Why ``choose`` found nothing: each constraint in the order ``choose`` applies them, with
+    how many GPU types are left after it, up to the one that ruled out the last of them."""
+    count = max(1, need.gpu_count)
+    secure = options.cloud_type == "SECURE"
+    memory = options.required_gpu_memory_gb or need.gpu_memory_gb or 0.0
+    cap = price_cap(need, max_gpu_price=max_gpu_price, gpu_count=count)
+    allowed = set(datacenters)
+
+    def unit(gpu: GpuType) -> float:
+        return gpu.price.secure if secure else gpu.price.community
+
+    def in_stock(gpu: GpuType) -> bool:
+        if gpu.data_centers is not None:
+            return any(
+                dc.availability in _RANK and (not allowed or dc.id in allowed)
+                for dc in gpu.data_centers
+            )
+        return gpu.availability in _RANK and not allowed
+
+    stages: list[tuple[str, Callable[[GpuType], bool]]] = [
+        (
+            f"sold in the {options.cloud_type} cloud",
+            lambda g: (g.secure if secure else g.community) and unit(g) > 0,
+        ),
+        (f">= {memory:g} GB per GPU", lambda g: g.memory >= memory),
+        (
+            f"{count} allowed per pod",
+            lambda g: count <= (g.max_count.secure if secure else g.max_count.community),
+        ),
+    ]
+    if options.gpu_type_ids:
+        types = ", ".join(options.gpu_type_ids)
+        stages.append((f"one of {types}", lambda g: g.id in options.gpu_type_ids))
+    if cap is not None:
+        stages.append((f"at most ${cap:g}/h", lambda g: unit(g) * count <= cap))
+    where = ", ".join(datacenters) or "any data center"
+    stages.append((f"in stock in {where}", in_stock))
+    left = list(gpus)
+    said = []
+    for words, test in stages:
+        left = [gpu for gpu in left if test(gpu)]
+        said.append(f"{words}: {len(left)}")
+        if not left:
+            break
+    return f"no RunPod offer for {count} GPU(s); of {len(gpus)} GPU types, " + ", ".join(said)

@@ -36,6 +36,7 @@ from vk_trio.providers.base import (
     CloudError,
     Instance,
     InstanceSpec,
+    InvalidAnnotation,
     InvalidSpec,
     LogLine,
     LogOptions,
@@ -48,12 +49,18 @@ from vk_trio.providers.base import (
 )
 from vk_trio.providers.images import ImageConfigReader
 from vk_trio.providers.runpod import mapping, models
-from vk_trio.providers.runpod.annotations import RunPodOptions, allowed_datacenters, parse
+from vk_trio.providers.runpod.annotations import (
+    DATACENTER_IDS,
+    RunPodOptions,
+    allowed_datacenters,
+    parse,
+)
 from vk_trio.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
 from vk_trio.providers.runpod.exits import MAX_TAIL, ExitWatch
-from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose
+from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose, explain
 
 CATALOG_SECONDS = 5.0  # one catalog read serves every offers() call this long
+DATACENTERS_SECONDS = 3600.0  # the list of data centers changes rarely
 MARKER_IDLE_SECONDS = 0.5  # a marker read stops when the stream is this quiet
 MAX_RECONNECTS = 20  # a followed log stream that keeps breaking is given up
 # A read without follow takes the backlog and stops: after ``log_idle_timeout`` without a line,
@@ -100,6 +107,8 @@ class RunPodProvider:
         self._registries: dict[str, str] = {}
         self._catalog: dict[tuple[int, str], tuple[float, list[models.GpuType]]] = {}
         self._catalog_locks: dict[tuple[int, str], trio.Lock] = {}
+        self._datacenters: tuple[float, set[str]] | None = None  # (expires, ids)
+        self._stale_before: float | None = None  # offers read before this may be out of date
         self._creating = 0  # creates in flight: log reads wait for them (exits.py)
         self.exits = ExitWatch(self._marker_lines)
         self.images = images or ImageConfigReader(mirror=registry_mirror)
@@ -129,6 +138,7 @@ class RunPodProvider:
     async def offers(self, need: Requirements) -> list[Offer]:
         options = parse(need.annotations)
         datacenters = allowed_datacenters(self.datacenter_ids, options.datacenter_ids)
+        await self._check_datacenters(options.datacenter_ids)
         gpus = await self._gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
         return choose(
             gpus,
@@ -137,6 +147,29 @@ class RunPodProvider:
             datacenters=datacenters,
             max_gpu_price=self.max_gpu_price,
         )
+
+    async def explain_no_offers(self, need: Requirements) -> str:
+        """Why ``offers(need)`` is empty: the constraints and what each left (offers.explain)."""
+        options = parse(need.annotations)
+        datacenters = allowed_datacenters(self.datacenter_ids, options.datacenter_ids)
+        gpus = await self._gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
+        return explain(
+            gpus, need, options, datacenters=datacenters, max_gpu_price=self.max_gpu_price
+        )
+
+    async def _check_datacenters(self, wanted: Sequence[str]) -> None:
+        """A data center the catalog does not know is the user's typo, not a lack of stock."""
+        if not wanted:
+            return
+        if self._datacenters is None or self._datacenters[0] < trio.current_time():
+            known = {dc.id.upper() for dc in await self.client.list_datacenters()}
+            self._datacenters = (trio.current_time() + DATACENTERS_SECONDS, known)
+        unknown = [dc for dc in wanted if dc not in self._datacenters[1]]
+        if unknown:
+            raise InvalidAnnotation(
+                f"{DATACENTER_IDS}: {', '.join(unknown)} is not a RunPod data center "
+                f"(known: {', '.join(sorted(self._datacenters[1]))})"
+            )
 
     async def _gpu_types(self, *, count: int, cloud: str) -> list[models.GpuType]:
         """The catalog with availability, read once per ``catalog_seconds`` for every caller
@@ -154,6 +187,26 @@ class RunPodProvider:
     def _forget_catalog(self) -> None:
         """An offer the catalog showed was gone: the next offers() reads it again."""
         self._catalog.clear()
+        self._stale_before = trio.current_time()
+
+    async def _still_in_stock(self, candidate: Candidate) -> None:
+        """After a create found the catalog out of date, the offers placement still walks come
+        from that old read: each is checked against a fresh read (one for all of them) before
+        its create, so stock that is gone costs no create request."""
+        if self._stale_before is None:
+            return
+        gpus = await self._gpu_types(count=candidate.count, cloud=candidate.cloud)
+        for gpu in gpus:
+            if gpu.id != candidate.gpu_id:
+                continue
+            if candidate.datacenter == ANY_DATACENTER and gpu.availability not in (None, "NONE"):
+                return
+            if any(
+                dc.id == candidate.datacenter and dc.availability != "NONE"
+                for dc in gpu.data_centers or ()
+            ):
+                return
+        raise NoCapacity(f"offer {candidate.offer_id} is no longer in stock")
 
     # --- create ------------------------------------------------------------------------------
 
@@ -163,6 +216,7 @@ class RunPodProvider:
         candidate = Candidate.parse(offer.offer_id)
         if candidate is None:
             raise NoCapacity(f"offer {offer.offer_id!r} is not a RunPod offer (any more)")
+        await self._still_in_stock(candidate)
         lock = self._locks.setdefault(spec.key, trio.Lock())
         async with lock:
             spec.ensure_wanted()

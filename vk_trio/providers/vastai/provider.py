@@ -102,7 +102,7 @@ class VastProvider:
         clock: epoch seconds now, used only where Vast.ai gives no time.
         read_grace_seconds: how long a created instance the account does not show yet is
             still reported as PROVISIONING.
-        exit_poll_seconds: how often a running Job's logs are read for its exit marker.
+        exit_poll_seconds: how often a running Job's logs are read for its exit marker at most.
         follow_poll_seconds: how often followed logs are fetched again.
         registry_mirror: a pull-through mirror for reading image configs (images.py).
         images: the image config reader (default: one of our own, with ``registry_mirror``).
@@ -143,7 +143,6 @@ class VastProvider:
         self.loading_timeout = loading_timeout
         self.clock = clock
         self.read_grace_seconds = read_grace_seconds
-        self.exit_poll_seconds = exit_poll_seconds
         self.follow_poll_seconds = follow_poll_seconds
         self.client = VastClient(
             api_key=api_key,
