@@ -61,6 +61,8 @@ from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose, e
 
 CATALOG_SECONDS = 5.0  # one catalog read serves every offers() call this long
 DATACENTERS_SECONDS = 3600.0  # the list of data centers changes rarely
+LOOKUP_FRESH_SECONDS = 2.0  # a create's look-up by name may use a list this recent
+MAX_ATTEMPTED = 10_000
 MARKER_IDLE_SECONDS = 0.5  # a marker read stops when the stream is this quiet
 MAX_RECONNECTS = 20  # a followed log stream that keeps breaking is given up
 # A read without follow takes the backlog and stops: after ``log_idle_timeout`` without a line,
@@ -109,6 +111,10 @@ class RunPodProvider:
         self._catalog_locks: dict[tuple[int, str], trio.Lock] = {}
         self._datacenters: tuple[float, set[str]] | None = None  # (expires, ids)
         self._stale_before: float | None = None  # offers read before this may be out of date
+        self._list_lock = trio.Lock()
+        self._attempted: dict[str, int] = {}  # key → lists begun when we last sent its create
+        self._lists = 0  # lists of the account begun so far
+        self._recent: tuple[float, int, builtins.list[models.Pod]] | None = None  # began, #, pods
         self._creating = 0  # creates in flight: log reads wait for them (exits.py)
         self.exits = ExitWatch(self._marker_lines)
         self.images = images or ImageConfigReader(mirror=registry_mirror)
@@ -220,7 +226,10 @@ class RunPodProvider:
         lock = self._locks.setdefault(spec.key, trio.Lock())
         async with lock:
             spec.ensure_wanted()
-            existing = await self._find(spec)
+            # a key this process already sent a create for needs a list begun since then; for
+            # any other, a list of the last seconds finds what an earlier process rented
+            since = trio.current_time() - LOOKUP_FRESH_SECONDS
+            existing = await self._find(spec, since=since, after=self._attempted.get(spec.key))
             if existing is not None:
                 return existing
             default_command, wrap = await self._program(spec)
@@ -287,6 +296,7 @@ class RunPodProvider:
         for attempt in range(self.create_attempts):
             try:
                 self._creating += 1
+                self._attempted[spec.key] = self._lists
                 try:
                     pod = await self.client.create_pod(request, before_send=spec.ensure_wanted)
                 finally:
@@ -299,7 +309,7 @@ class RunPodProvider:
                 # RunPod bills it): wait, look it up by its name, and only then try again.
                 failure = exc
                 await trio.sleep(self.backoff.delay(attempt, retry_after=exc.retry_after))
-                found = await self._find(spec)
+                found = await self._find(spec, since=trio.current_time(), after=self._lists)
                 if found is not None:
                     return found
                 spec.ensure_wanted()
@@ -311,12 +321,37 @@ class RunPodProvider:
         assert failure is not None
         raise failure
 
-    async def _find(self, spec: InstanceSpec) -> Instance | None:
+    async def _find(
+        self, spec: InstanceSpec, *, since: float, after: int | None = None
+    ) -> Instance | None:
+        """The pod of ``spec.key``, from a list that began at or after ``since`` (and after
+        list number ``after``: one begun after a create we sent)."""
         name = mapping.instance_name(spec.node_name, spec.key)
-        for pod in await self.client.list_pods():
+        for pod in await self._pods_since(since, after=after):
             if pod.name == name and pod.status != "TERMINATED":
                 return mapping.to_instance(pod, node_name=self.node_name)
         return None
+
+    async def _pods_since(
+        self, since: float, *, after: int | None = None
+    ) -> builtins.list[models.Pod]:
+        """The account's pods, from a list that began at or after ``since`` and after list
+        number ``after``: one list serves every create of a burst that looks before it rents
+        (v2 cannot filter by name, and a list per create doubled what a burst spends of the
+        account's quota)."""
+        async with self._list_lock:
+            recent = self._recent
+            if recent is not None and recent[0] >= since and (after is None or recent[1] > after):
+                return recent[2]
+            return await self._list_all()
+
+    async def _list_all(self) -> builtins.list[models.Pod]:
+        started, self._lists = trio.current_time(), self._lists + 1
+        number = self._lists
+        pods = await self.client.list_pods()
+        if self._recent is None or self._recent[1] < number:
+            self._recent = (started, number, pods)
+        return pods
 
     async def _registry(self, spec: InstanceSpec, options: RunPodOptions) -> str | None:
         """The registry credential id: the annotation's, or one made from imagePullSecrets."""
@@ -351,9 +386,10 @@ class RunPodProvider:
     # --- list and delete ---------------------------------------------------------------------
 
     async def list(self) -> list[Instance]:
+        everything = await self._list_all()
         pods = [
             pod
-            for pod in await self.client.list_pods()
+            for pod in everything
             if pod.status != "TERMINATED" and mapping.parse_name(pod.name, self.node_name)
         ]
         pods = await self._without_duplicates(pods)
@@ -406,6 +442,9 @@ class RunPodProvider:
     async def delete(self, instance_id: str) -> None:
         await self.client.delete_pod(instance_id)
         self.exits.forget(instance_id)
+        if len(self._attempted) > 4 * MAX_ATTEMPTED:  # keys of pods long gone: forget the oldest
+            for key in sorted(self._attempted, key=self._attempted.__getitem__)[:MAX_ATTEMPTED]:
+                del self._attempted[key]
 
     # --- logs --------------------------------------------------------------------------------
 
