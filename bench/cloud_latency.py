@@ -227,19 +227,22 @@ class RunPodCloud(Cloud):
         return len(self.sim.pods())
 
     def floor(self, *, pods: int, first_post: float, last_post: float) -> dict[str, float]:
+        """The earliest the windows could admit one catalog read and a create per pod after
+        the first pod was posted (given what the agent had spent of them before), not before
+        the last pod exists; then a mean create and the boot."""
         limiter = self.sim.faults.limiter
         t0 = first_post - self.offset
         admitted_at = t0
-        if limiter is not None:
-            # the requests the windows still had room for at t0, then whole windows after it
-            needed = pods + 1  # one catalog read, one create per pod
-            admitted_at = t0
+        if limiter is not None and limiter.origin is not None:
+            admitted = [r.received_at for r in self.sim.requests if r.status != 429]
             for window in limiter.windows:
-                index, reset = limiter._slot(window, t0)
-                room = window.quota - limiter.used.get((window.name, index), 0)
+                start = limiter.origin + (t0 - limiter.origin) // window.seconds * window.seconds
+                room = window.quota - sum(1 for t in admitted if start <= t < t0)
+                needed = pods + 1
                 if needed > room:
                     more = -(-(needed - room) // window.quota)  # whole windows beyond this one
-                    admitted_at = max(admitted_at, t0 + reset + (more - 1) * window.seconds)
+                    opens = start + more * window.seconds
+                    admitted_at = max(admitted_at, opens)
         admitted_at = max(admitted_at, last_post - self.offset)
         timings = self.sim.timings
         boot = timings.provisioning + timings.starting + timings.ports_delay
@@ -506,6 +509,15 @@ def figures(
         if uid in ready_at and uid in times.ready:
             stages["ready_to_pod_ready"].append(times.ready[uid] - ready_at[uid])
     result["stages"] = {k: spread(v) for k, v in stages.items() if v}
+    slowest = sorted(
+        (times.ready[uid] - ready_at[uid], ready_at[uid] - first, uid[:8])
+        for uid in ready_at
+        if uid in times.ready
+    )[-5:]
+    result["slowest_ready_to_pod_ready"] = [
+        {"took_s": round(took, 2), "ready_at_cloud_s": round(at, 2), "pod": uid}
+        for took, at, uid in slowest
+    ]
     last_answer = max((b for _, b in creates_of.values()), default=first)
     result["last_create_answered_s"] = round(last_answer - first, 2)
     result["ready_to_pod_ready"] = result["stages"].get("ready_to_pod_ready", {})

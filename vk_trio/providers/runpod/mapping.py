@@ -199,8 +199,9 @@ def to_instance(
     elif pod.status == "STARTING":
         state = InstanceState.STARTING
     elif pod.status == "RUNNING" and pod.runtime is None:
-        # Measured: RUNNING is reported before the container is up; it is not running yet.
-        state, message = InstanceState.STARTING, "RunPod reports RUNNING, container not up yet"
+        # Measured: RUNNING is reported before the container is up; it is not running yet
+        # (no message: a status write per pod for this nuance cost a burst 1,000 PATCHes).
+        state = InstanceState.STARTING
     elif pod.status == "RUNNING":
         state, ready = InstanceState.RUNNING, tcp <= mapped
         if not ready:
