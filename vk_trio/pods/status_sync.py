@@ -1,5 +1,8 @@
 """Actual state from the provider: one ``list()`` per interval for every pod of the node.
 
+Between two lists the provider may do its own housekeeping (``housekeep``, optional: reading
+exit markers from logs), cut off when the next list is due, so no list waits for it.
+
 The loop polls fast (``fast_interval``, default 2 s) while any pod is on its way somewhere
 (provisioning, restarting, being deleted), every ``JOB_INTERVAL`` while a Job-like pod runs (an
 instance whose process ended still bills until we notice), and at the steady
@@ -30,6 +33,17 @@ POKE_COALESCE = 0.2  # pokes within this window share one list
 JOB_INTERVAL = 5.0  # while a Job pod runs: its end is noticed (and its billing ended) within this
 
 _log = get_logger("vk_trio.pods.status_sync")
+
+
+async def _housekeep(provider: Provider) -> None:
+    """The provider's optional work between lists (reading exit markers), off the lists' path:
+    a list is what makes a pod Ready, and it must not wait for log reads."""
+    housekeep = getattr(provider, "housekeep", None)
+    if callable(housekeep):
+        try:
+            await housekeep()
+        except CloudError as exc:
+            _log.info("provider housekeeping failed: %s", exc)
 
 
 @dataclass
@@ -90,5 +104,8 @@ async def run_status_sync(
         else:
             interval = steady_interval
         with trio.move_on_after(interval):
-            await reconciler.poke.wanted.wait()
-            await trio.sleep(POKE_COALESCE)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_housekeep, provider)  # cut off when the next list is due
+                await reconciler.poke.wanted.wait()
+                await trio.sleep(POKE_COALESCE)
+                nursery.cancel_scope.cancel()

@@ -23,6 +23,10 @@ The contract, which tests/providers/ checks against every implementation:
 * ``logs(instance_id, opts)`` yields log lines (providers without logs raise ``LogsUnavailable``).
 * Optional: ``async explain_no_offers(need) -> str`` says which constraints ruled out every
   offer when ``offers(need)`` is empty (placement puts it in the pod's NoCapacity message).
+* Optional: ``async housekeep()`` is work the provider does between two ``list()`` calls (reading
+  exit markers from logs); the node agent calls it while it waits for the next list and cancels
+  it when that list is due. A provider whose ``housekeep`` did not run since the last list does
+  that work in ``list()`` itself, so callers without the agent's loop lose nothing.
 
 Instance state is a small lifecycle the pod status is computed from (pods/status.py):
 PROVISIONING → STARTING → RUNNING → EXITED (with ``exit_code``) or FAILED (the cloud gave up:

@@ -51,6 +51,12 @@ class InstrumentedProvider:
         """The inner provider's account of an empty offer list (placement.why_no_offers)."""
         return await why_no_offers(self.inner, need)
 
+    async def housekeep(self) -> None:
+        """The inner provider's optional work between lists (providers/base.py)."""
+        housekeep = getattr(self.inner, "housekeep", None)
+        if callable(housekeep):
+            await housekeep()
+
     async def create(self, spec: InstanceSpec, offer: Offer) -> Instance:
         return await self._count("create", lambda: self.inner.create(spec, offer))
 

@@ -117,8 +117,16 @@ class ExitWatch:
         for gone in set(self._tracks) - live:
             del self._tracks[gone]
 
-    async def read_due(self, pods: Iterable[models.Pod], *, busy: bool, room: float) -> None:
-        """Read the markers that are due, within the rations (see the module docstring)."""
+    async def read_due(
+        self,
+        pods: Iterable[models.Pod],
+        *,
+        busy: bool,
+        room: float,
+        budget: float | None = BUDGET_SECONDS,
+    ) -> None:
+        """Read the markers that are due, within the rations (see the module docstring);
+        ``budget``: seconds the reads may take together (None: until they are done)."""
         now = trio.current_time()
         restarts: list[str] = []
         jobs: list[tuple[float, str]] = []
@@ -141,7 +149,7 @@ class ExitWatch:
         chosen = restarts[: self.per_list] + [pod_id for _, pod_id in jobs[:allowed]]
         if not chosen:
             return
-        with trio.move_on_after(self.budget_seconds):
+        with trio.move_on_after(self.budget_seconds if budget is not None else math.inf):
             try:
                 async with trio.open_nursery() as nursery:
                     for pod_id in chosen:

@@ -3,11 +3,12 @@
 The pieces: annotations.py parses ``runpod.io/*``, offers.py picks (GPU type, data center)
 candidates from the catalog, mapping.py builds create bodies and reads pods back (ownership by
 name, the Job exit-code wrapper), client.py speaks HTTP with RunPod's retry table, ../images.py
-reads an image's default command from its registry. This module adds what needs state and I/O:
-idempotent create (one lock per key, and a look-up by name before every retry, because a create
-can answer 500 after it created the pod), the exit markers and restarts (exits.py), logs,
-registry credentials made from imagePullSecrets, and one catalog read shared by every pod that
-asks for offers within ``catalog_seconds`` (a burst of 1,000 pods needs one, not 1,000).
+reads an image's default command from its registry, catalog.py reads the catalog once for many
+pods, exits.py follows exit markers and restarts, logs.py reads the log stream. This module adds
+what needs state and I/O: idempotent create (one lock per key, and a look-up by name before every
+create and retry, because a create can answer 500 after it created the pod; one recent account
+list serves the look-ups of a burst), the housekeeping between lists, and registry credentials
+made from imagePullSecrets.
 
 Jobs and exit codes (the decision, in full in mapping.py): RunPod restarts a container whose
 process exits and reports no exit code, so a Job's program runs inside a wrapper that prints
@@ -24,8 +25,7 @@ import builtins
 import hashlib
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import trio
 
@@ -36,40 +36,29 @@ from vk_trio.providers.base import (
     CloudError,
     Instance,
     InstanceSpec,
-    InvalidAnnotation,
     InvalidSpec,
     LogLine,
     LogOptions,
-    LogsUnavailable,
     NoCapacity,
     Offer,
     ProviderUnavailable,
-    RateLimited,
     Requirements,
 )
 from vk_trio.providers.images import ImageConfigReader
 from vk_trio.providers.runpod import mapping, models
 from vk_trio.providers.runpod.annotations import (
-    DATACENTER_IDS,
     RunPodOptions,
     allowed_datacenters,
     parse,
 )
+from vk_trio.providers.runpod.catalog import CATALOG_SECONDS, CatalogCache
 from vk_trio.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
-from vk_trio.providers.runpod.exits import MAX_TAIL, ExitWatch
+from vk_trio.providers.runpod.exits import ExitWatch
+from vk_trio.providers.runpod.logs import LogReader
 from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose, explain
 
-CATALOG_SECONDS = 5.0  # one catalog read serves every offers() call this long
-DATACENTERS_SECONDS = 3600.0  # the list of data centers changes rarely
 LOOKUP_FRESH_SECONDS = 2.0  # a create's look-up by name may use a list this recent
 MAX_ATTEMPTED = 10_000
-MARKER_IDLE_SECONDS = 0.5  # a marker read stops when the stream is this quiet
-MAX_RECONNECTS = 20  # a followed log stream that keeps breaking is given up
-# A read without follow takes the backlog and stops: after ``log_idle_timeout`` without a line,
-# or this long after the first line, whichever comes first. The v2 stream never ends and keeps
-# sending a busy container's new lines, so an idle timeout alone would read a chatty Job to its
-# end, and hold up every list() that looks for exit markers meanwhile (measured: 8 s).
-BACKLOG_SECONDS = 2.0
 
 _log = get_logger("vk_trio.providers.runpod")
 
@@ -104,18 +93,19 @@ class RunPodProvider:
         self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
         self.log_idle_timeout = log_idle_timeout
         self.log_first_timeout = log_first_timeout
-        self.catalog_seconds = catalog_seconds
+        self.catalog = CatalogCache(self.client, seconds=catalog_seconds)
         self._locks: dict[str, trio.Lock] = {}
         self._registries: dict[str, str] = {}
-        self._catalog: dict[tuple[int, str], tuple[float, list[models.GpuType]]] = {}
-        self._catalog_locks: dict[tuple[int, str], trio.Lock] = {}
-        self._datacenters: tuple[float, set[str]] | None = None  # (expires, ids)
-        self._stale_before: float | None = None  # offers read before this may be out of date
         self._list_lock = trio.Lock()
+        self._housekept = False  # housekeep() ran since the last list
+        self._listed: builtins.list[models.Pod] = []  # our pods as the last list showed them
         self._attempted: dict[str, int] = {}  # key → lists begun when we last sent its create
         self._lists = 0  # lists of the account begun so far
         self._recent: tuple[float, int, builtins.list[models.Pod]] | None = None  # began, #, pods
         self._creating = 0  # creates in flight: log reads wait for them (exits.py)
+        self.reader = LogReader(
+            self.client, first_timeout=log_first_timeout, idle_timeout=log_idle_timeout
+        )
         self.exits = ExitWatch(self._marker_lines)
         self.images = images or ImageConfigReader(mirror=registry_mirror)
 
@@ -144,8 +134,8 @@ class RunPodProvider:
     async def offers(self, need: Requirements) -> list[Offer]:
         options = parse(need.annotations)
         datacenters = allowed_datacenters(self.datacenter_ids, options.datacenter_ids)
-        await self._check_datacenters(options.datacenter_ids)
-        gpus = await self._gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
+        await self.catalog.check_datacenters(options.datacenter_ids)
+        gpus = await self.catalog.gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
         return choose(
             gpus,
             need,
@@ -158,61 +148,10 @@ class RunPodProvider:
         """Why ``offers(need)`` is empty: the constraints and what each left (offers.explain)."""
         options = parse(need.annotations)
         datacenters = allowed_datacenters(self.datacenter_ids, options.datacenter_ids)
-        gpus = await self._gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
+        gpus = await self.catalog.gpu_types(count=max(1, need.gpu_count), cloud=options.cloud_type)
         return explain(
             gpus, need, options, datacenters=datacenters, max_gpu_price=self.max_gpu_price
         )
-
-    async def _check_datacenters(self, wanted: Sequence[str]) -> None:
-        """A data center the catalog does not know is the user's typo, not a lack of stock."""
-        if not wanted:
-            return
-        if self._datacenters is None or self._datacenters[0] < trio.current_time():
-            known = {dc.id.upper() for dc in await self.client.list_datacenters()}
-            self._datacenters = (trio.current_time() + DATACENTERS_SECONDS, known)
-        unknown = [dc for dc in wanted if dc not in self._datacenters[1]]
-        if unknown:
-            raise InvalidAnnotation(
-                f"{DATACENTER_IDS}: {', '.join(unknown)} is not a RunPod data center "
-                f"(known: {', '.join(sorted(self._datacenters[1]))})"
-            )
-
-    async def _gpu_types(self, *, count: int, cloud: str) -> list[models.GpuType]:
-        """The catalog with availability, read once per ``catalog_seconds`` for every caller
-        (the ones that arrive while it is being read wait for that read). A create that finds
-        the stock gone answers 400, and placement moves on to the next offer."""
-        key = (count, cloud)
-        async with self._catalog_locks.setdefault(key, trio.Lock()):
-            cached = self._catalog.get(key)
-            if cached is not None and cached[0] > trio.current_time():
-                return cached[1]
-            gpus = await self.client.gpu_types(count=count, cloud=cloud)
-            self._catalog[key] = (trio.current_time() + self.catalog_seconds, gpus)
-            return gpus
-
-    def _forget_catalog(self) -> None:
-        """An offer the catalog showed was gone: the next offers() reads it again."""
-        self._catalog.clear()
-        self._stale_before = trio.current_time()
-
-    async def _still_in_stock(self, candidate: Candidate) -> None:
-        """After a create found the catalog out of date, the offers placement still walks come
-        from that old read: each is checked against a fresh read (one for all of them) before
-        its create, so stock that is gone costs no create request."""
-        if self._stale_before is None:
-            return
-        gpus = await self._gpu_types(count=candidate.count, cloud=candidate.cloud)
-        for gpu in gpus:
-            if gpu.id != candidate.gpu_id:
-                continue
-            if candidate.datacenter == ANY_DATACENTER and gpu.availability not in (None, "NONE"):
-                return
-            if any(
-                dc.id == candidate.datacenter and dc.availability != "NONE"
-                for dc in gpu.data_centers or ()
-            ):
-                return
-        raise NoCapacity(f"offer {candidate.offer_id} is no longer in stock")
 
     # --- create ------------------------------------------------------------------------------
 
@@ -222,7 +161,7 @@ class RunPodProvider:
         candidate = Candidate.parse(offer.offer_id)
         if candidate is None:
             raise NoCapacity(f"offer {offer.offer_id!r} is not a RunPod offer (any more)")
-        await self._still_in_stock(candidate)
+        await self.catalog.still_in_stock(candidate)
         lock = self._locks.setdefault(spec.key, trio.Lock())
         async with lock:
             spec.ensure_wanted()
@@ -302,7 +241,7 @@ class RunPodProvider:
                 finally:
                     self._creating -= 1
             except NoCapacity:
-                self._forget_catalog()
+                self.catalog.forget()
                 raise
             except ProviderUnavailable as exc:
                 # A create that timed out or answered 5xx may have created the pod (and
@@ -394,7 +333,9 @@ class RunPodProvider:
         ]
         pods = await self._without_duplicates(pods)
         self.exits.observe(pods)
-        await self.exits.read_due(pods, busy=self._creating > 0, room=self.client.quota_room())
+        if not self._housekept:  # nobody reads markers between lists: read them here
+            await self.exits.read_due(pods, busy=self._creating > 0, room=self.client.quota_room())
+        self._housekept, self._listed = False, pods
         out = []
         for pod in pods:
             exit, restarts, last_exit = self.exits.instance_fields(pod.id)
@@ -408,6 +349,14 @@ class RunPodProvider:
             if instance is not None:
                 out.append(instance)
         return out
+
+    async def housekeep(self) -> None:
+        """Between two lists: read the exit markers that are due (exits.py), off the list's
+        path (the agent's status loop calls this while it waits for the next list)."""
+        self._housekept = True
+        await self.exits.read_due(
+            self._listed, busy=self._creating > 0, room=self.client.quota_room(), budget=None
+        )
 
     async def _without_duplicates(
         self, pods: builtins.list[models.Pod]
@@ -433,12 +382,6 @@ class RunPodProvider:
             await self.client.delete_pod(pod.id)
         return [pod for pod in pods if by_name[pod.name] is pod]
 
-    def _marker_lines(
-        self, pod_id: str, tail: int, since: str | None
-    ) -> AsyncGenerator[tuple[str, datetime | None]]:
-        """The end of a container's log, read quickly (ExitWatch's reader)."""
-        return self._lines(pod_id, tail=tail, since=since, follow=False, quick=True)
-
     async def delete(self, instance_id: str) -> None:
         await self.client.delete_pod(instance_id)
         self.exits.forget(instance_id)
@@ -448,31 +391,15 @@ class RunPodProvider:
 
     # --- logs --------------------------------------------------------------------------------
 
-    async def logs(self, instance_id: str, opts: LogOptions) -> AsyncIterator[LogLine]:
-        """The container's log lines; a followed Job stream ends at its exit marker."""
-        tail = MAX_TAIL if opts.tail_lines is None else min(opts.tail_lines, MAX_TAIL)
-        since = None
-        if opts.since_seconds is not None:
-            when = datetime.now(UTC) - timedelta(seconds=opts.since_seconds)
-            since = when.isoformat(timespec="seconds").replace("+00:00", "Z")
-        budget = opts.limit_bytes
-        nonce = await self._nonce(instance_id)
-        lines = self._lines(instance_id, tail=tail, since=since, follow=opts.follow, nonce=nonce)
-        if not opts.follow:
-            async with aclosing(lines) as backfill:
-                collected = [item async for item in backfill]
-            lines = _replay(collected[-tail:] if tail else [])
-        async with aclosing(lines) as stream:
-            async for text, stamp in stream:
-                if nonce is not None and exit_marker.parse(text, nonce) is not None:
-                    if opts.follow:
-                        return  # the Job's program ended: so does the followed stream
-                    continue  # the wrapper's line, not the program's output
-                if budget is not None:
-                    budget -= len(text.encode()) + 1
-                    if budget < 0:
-                        return
-                yield LogLine(text=text, timestamp=stamp)
+    def logs(self, instance_id: str, opts: LogOptions) -> AsyncIterator[LogLine]:
+        """The container's log lines, without the wrapper's marker (logs.py)."""
+        return self.reader.logs(instance_id, opts, nonce=self._nonce)
+
+    def _marker_lines(
+        self, pod_id: str, tail: int, since: str | None
+    ) -> AsyncGenerator[tuple[str, datetime | None]]:
+        """The end of a container's log, read quickly (ExitWatch's reader)."""
+        return self.reader.lines(pod_id, tail=tail, since=since, follow=False, quick=True)
 
     async def _nonce(self, instance_id: str) -> str | None:
         """The nonce of the pod's wrapper (None: not wrapped, or no such pod)."""
@@ -485,59 +412,3 @@ class RunPodProvider:
             return None
         wrapped = mapping.wrapped(pod) if pod is not None else None
         return wrapped[1] if wrapped else None
-
-    async def _lines(
-        self,
-        pod_id: str,
-        *,
-        tail: int,
-        since: str | None = None,
-        follow: bool,
-        nonce: str | None = None,
-        quick: bool = False,
-    ) -> AsyncGenerator[tuple[str, datetime | None]]:
-        """Container lines. Without ``follow`` it stops when the stream goes quiet (the v2
-        stream never ends by itself; ``quick``: sooner, for marker reads); a followed stream
-        that breaks is resumed from the last event id, and ends with the pod or at the Job's
-        exit marker (``nonce``)."""
-        first = MARKER_IDLE_SECONDS * 2 if quick else self.log_first_timeout
-        idle = MARKER_IDLE_SECONDS if quick else self.log_idle_timeout
-        last_id: str | None = None
-        for _ in range(MAX_RECONNECTS):
-            try:
-                async with self.client.log_events(
-                    pod_id, tail=tail, since=since, last_event_id=last_id
-                ) as events:
-                    wait, stop_at = first, math.inf
-                    while True:
-                        got = None
-                        now = trio.current_time()
-                        with trio.move_on_at(math.inf if follow else min(now + wait, stop_at)):
-                            got = await anext(events, None)
-                        if got is None:
-                            break
-                        event_id, event = got
-                        last_id, wait = event_id or last_id, idle
-                        if stop_at == math.inf:
-                            stop_at = trio.current_time() + BACKLOG_SECONDS
-                        yield event.line, mapping.parse_time(event.ts)
-                        if follow and nonce and exit_marker.parse(event.line, nonce):
-                            return
-            except LogsUnavailable:
-                if last_id is None:
-                    raise
-                return  # the pod is gone after we read from it: the stream is over
-            except (ProviderUnavailable, RateLimited) as exc:
-                if not follow:
-                    raise
-                await trio.sleep(exc.retry_after or 1.0)
-                continue
-            if not follow:
-                return
-
-
-async def _replay(
-    items: list[tuple[str, datetime | None]],
-) -> AsyncGenerator[tuple[str, datetime | None]]:
-    for item in items:
-        yield item

@@ -4,11 +4,12 @@ Vast.ai reports no exit code (translate.py wraps every program). A Job's marker 
 ``Always`` pod's markers count the runs its wrapper restarted in place (``run=N`` is absolute,
 so the count survives a restart of the agent). Reading a container's logs is a paced request
 (one a second) plus an upload to wait for, so reads are rationed and kept off the list's
-critical path: a Job is looked at no more often than every ``job_poll`` seconds, an ``Always``
-pod every ``always_poll``, least recently looked at first, at most ``per_list`` per list, all
-of them together and cut off after ``budget_seconds``; what was not read is read at a later
-list. The server-side ``filter`` returns the marker lines only, so a chatty program costs
-nothing extra. A read that fails is tried again later.
+critical path (the provider's ``housekeep``, between two lists): a Job is looked at no more
+often than every ``job_poll`` seconds, an ``Always`` pod every ``always_poll``, least recently
+looked at first, at most ``per_list`` at a time, all of them together (cut off after
+``budget_seconds`` when a list has to do them itself); what was not read is read later. The
+server-side ``filter`` returns the marker lines only, so a chatty program costs nothing extra.
+A read that fails is tried again later.
 """
 
 from __future__ import annotations
@@ -68,9 +69,12 @@ class MarkerWatch:
     def forget(self, instance_id: int) -> None:
         self._watched.pop(instance_id, None)
 
-    async def read_due(self, running: Iterable[tuple[int, str, bool]]) -> None:
+    async def read_due(
+        self, running: Iterable[tuple[int, str, bool]], *, budget: float | None = BUDGET_SECONDS
+    ) -> None:
         """``running``: (instance id, nonce, is a Job) of wrapped instances whose container is
-        up; read the markers that are due, within the rations (module docstring)."""
+        up; read the markers that are due, within the rations (module docstring). ``budget``:
+        seconds the reads may take together (None: until done)."""
         now = trio.current_time()
         due: list[tuple[float, int]] = []
         live: set[int] = set()
@@ -88,7 +92,7 @@ class MarkerWatch:
         chosen = [instance_id for _, instance_id in due[: self.per_list]]
         if not chosen:
             return
-        with trio.move_on_after(self.budget_seconds):
+        with trio.move_on_after(self.budget_seconds if budget is not None else math.inf):
             try:
                 async with trio.open_nursery() as nursery:
                     for instance_id in chosen:

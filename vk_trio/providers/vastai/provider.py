@@ -161,6 +161,8 @@ class VastProvider:
             next_turn=lambda: self.client.pacer.next_turn("search"),
         )
         self.markers = MarkerWatch(self.client, job_poll=exit_poll_seconds)
+        self._running: list[tuple[int, str, bool]] = []  # wrapped, running: (id, nonce, job)
+        self._housekept = False  # housekeep() ran since the last list
         self.images = images or ImageConfigReader(mirror=registry_mirror)
 
     async def aclose(self) -> None:
@@ -353,12 +355,15 @@ class VastProvider:
             visible.add(owner.key)
             if row.actual_status == "running":
                 self._first_running.setdefault(str(row.id), self.clock())
-        await self.markers.read_due(
+        self._running = [
             (row.id, nonce, owner.job)
             for row, owner in ours
             if row.actual_status == "running"
             and (nonce := translate.nonce_of(row.image_args)) is not None
-        )
+        ]
+        if not self._housekept:  # nobody reads markers between lists: read them here
+            await self.markers.read_due(self._running)
+        self._housekept = False
         found = [self._instance(row, owner) for row, owner in ours]
         now = trio.current_time()
         for key, pending in list(self._pending.items()):
@@ -367,6 +372,11 @@ class VastProvider:
             else:
                 found.append(pending.instance)
         return found
+
+    async def housekeep(self) -> None:
+        """Between two lists: read the markers that are due (exits.py), off the list's path."""
+        self._housekept = True
+        await self.markers.read_due(self._running, budget=None)
 
     def _decode(self, raw: dict[str, Any]) -> VastInstance:
         try:
