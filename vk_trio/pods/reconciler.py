@@ -249,7 +249,13 @@ class Reconciler:
         if seen_id != inst.instance_id:
             counted = inst.restarts
             record.in_place = (inst.instance_id, counted)
+        last = record.last_terminated
         if inst.restarts <= counted:
+            if inst.last_exit is not None and inst.last_exit.code is not None and last:
+                ended = lifecycle.ended_in_place(inst.last_exit, inst.instance_id, now=now)
+                same = (last.exit_code, last.message) == (ended.exit_code, ended.message)
+                if last.instance_id == inst.instance_id and not same:
+                    record.last_terminated = ended  # its code was read after it was counted
             return
         new = inst.restarts - counted
         record.in_place = (inst.instance_id, inst.restarts)

@@ -53,6 +53,8 @@ class _Track:
     checked: float = -math.inf  # trio time of the last read
     unread: str | None = None  # Always: startedAt before the restart whose markers are unread
     unread_tries: int = 0
+    unconfirmed: int = 0  # restarts seen from startedAt whose markers are not read yet
+    noticed: Exit | None = None  # how the latest of them ended, as far as startedAt tells
 
 
 class ExitWatch:
@@ -82,11 +84,13 @@ class ExitWatch:
     def instance_fields(
         self, pod_id: str
     ) -> tuple[tuple[int, datetime | None] | None, int, Exit | None]:
-        """(the Job's exit, restarts, last exit) for ``mapping.to_instance``."""
+        """(the Job's exit, restarts, last exit) for ``mapping.to_instance``. A restart whose
+        marker is still to be read is reported once it is read (or given up on), with its code,
+        rather than first without it."""
         track = self._tracks.get(pod_id)
         if track is None:
             return None, 0, None
-        return track.exit, track.restarts, track.last_exit
+        return track.exit, track.restarts - track.unconfirmed, track.last_exit
 
     def observe(self, pods: Iterable[models.Pod]) -> None:
         """Take a fresh list: notice restarts (``startedAt`` moved), drop pods that are gone.
@@ -110,9 +114,14 @@ class ExitWatch:
                 after = mapping.parse_time(pod.started_at)
                 if before is not None and after is not None and after > before:
                     track.restarts += 1
-                    track.last_exit = Exit(code=None, started_at=before, finished_at=after)
-                    if track.nonce is not None and track.unread is None:
-                        track.unread, track.unread_tries = track.started, 0
+                    noticed = Exit(code=None, started_at=before, finished_at=after)
+                    if track.nonce is None:
+                        track.last_exit = noticed  # unwrapped: no marker will tell more
+                    else:
+                        track.unconfirmed += 1
+                        track.noticed = noticed
+                        if track.unread is None:
+                            track.unread, track.unread_tries = track.started, 0
             track.started = pod.started_at
         for gone in set(self._tracks) - live:
             del self._tracks[gone]
@@ -166,7 +175,8 @@ class ExitWatch:
         if since is not None:
             track.unread_tries += 1
             if track.unread_tries > RESTART_READS:
-                track.unread = None  # its code stays unknown
+                track.unread, track.unconfirmed = None, 0  # its code stays unknown
+                track.last_exit = track.noticed
                 return
         tail = MAX_TAIL if since is not None else MARKER_TAIL
         found: list[tuple[exit_marker.ExitMarker, datetime | None]] = []
@@ -183,9 +193,11 @@ class ExitWatch:
                 marker, stamp = found[-1]
                 track.exit = (marker.code, stamp)
             return
-        track.unread = None
+        counted, noticed = track.unconfirmed, track.noticed
+        track.unread, track.unconfirmed = None, 0
+        track.last_exit = noticed
         if found:
             marker, stamp = found[-1]
-            track.restarts += max(0, len(found) - 1)  # runs that ended between two lists
-            start = track.last_exit.started_at if track.last_exit else None
+            track.restarts += max(0, len(found) - counted)  # runs that ended between two lists
+            start = noticed.started_at if noticed else None
             track.last_exit = Exit(code=marker.code, started_at=start, finished_at=stamp)
