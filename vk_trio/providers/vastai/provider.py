@@ -153,6 +153,7 @@ class VastProvider:
         )
         self._tag = translate.node_tag(node_name)
         self._locks: dict[str, trio.Lock] = {}
+        self._renting = trio.Lock()  # one look-up-then-create at a time (create is paced)
         self._pending: dict[str, _Pending] = {}
         self._first_running: dict[str, float] = {}
         self.book = OfferBook(
@@ -254,24 +255,29 @@ class VastProvider:
     ) -> Instance:
         spec.ensure_wanted()
         label = translate.label(spec)
-        existing = await self._find(label)
-        if existing is not None:
-            return existing
         program, wrap = await self._program(spec)
         nonce = exit_marker.new_nonce() if wrap else None
         translate.check(spec, program, nonce=nonce)
         body = translate.create_body(spec, disk_gb=chosen.disk_gb, program=program, nonce=nonce)
-        try:
-            answer = await self.client.create_instance(
-                int(offer.offer_id), body, before_send=spec.ensure_wanted
-            )
-        except CreateOutcomeUnknown:
-            for _ in range(LOOKUP_TRIES):
-                found = await self._find(label)
-                if found is not None:
-                    return found
-                await trio.sleep(self.client.pacer.interval("create"))
-            raise
+        # One rental at a time (Vast.ai takes one create per 4.5 s anyway): each looks for an
+        # instance of its label right before its create, so 200 waiting pods do not queue 200
+        # look-ups ahead of the status loop's list on the list endpoint's one-a-second turns.
+        async with self._renting:
+            spec.ensure_wanted()
+            existing = await self._find(label)
+            if existing is not None:
+                return existing
+            try:
+                answer = await self.client.create_instance(
+                    int(offer.offer_id), body, before_send=spec.ensure_wanted
+                )
+            except CreateOutcomeUnknown:
+                for _ in range(LOOKUP_TRIES):
+                    found = await self._find(label)
+                    if found is not None:
+                        return found
+                    await trio.sleep(self.client.pacer.interval("create"))
+                raise
         new_id = answer.new_contract
         success = isinstance(answer.body, dict) and answer.body.get("success") is not False
         if answer.status == 200 and success and new_id is not None:
