@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import trio
 
 from vk_trio.errors import KubeError, NotFound
+from vk_trio.faults import FaultLog
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import ObjectMeta, ObjectReference, Pod
 from vk_trio.kube.resources import EVENTS
@@ -37,6 +38,7 @@ NORMAL = "Normal"
 WARNING = "Warning"
 
 _log = get_logger("vk_trio.kube.events")
+_faults = FaultLog()
 
 
 @dataclass
@@ -96,7 +98,7 @@ class EventRecorder:
             self._send = None
 
     async def record(self, ref: ObjectReference, *, type: str, reason: str, message: str) -> None:
-        item = _Pending(ref, type, reason, scrub(message)[:1024])
+        item = _Pending(ref, type, reason, scrub(message, pod_uid=ref.uid or None)[:1024])
         if self._send is None:
             await self._write(item)
             return
@@ -138,10 +140,9 @@ class EventRecorder:
             }
             await self.client.create(EVENTS, body, namespace=ref.namespace, limiter=self.limiter)
             self._remember(key, _Seen(name=name, count=1, first=now, at=trio.current_time()))
-        except KubeError as exc:
-            _log.warning(
-                "could not record event %s on %s/%s: %s", reason, ref.namespace, ref.name, exc
-            )
+        except Exception as exc:  # an Event is never worth stopping the recorder for
+            what = f"recording event {reason} on {ref.namespace}/{ref.name}"
+            _faults.failed("write", exc, log=_log, what=what, routine=KubeError)
 
     async def _bump(self, namespace: str, seen: _Seen, now: datetime) -> None:
         await self.client.patch(

@@ -2,7 +2,8 @@
 
 One ``provider.list()`` per interval feeds this view for every pod of the node (a per-pod poll
 is what gets marketplace API keys throttled). Instances we just created are added at once, so
-the reconciler does not create twice while the next list is still on its way.
+the reconciler does not create twice while the next list is still on its way. An instance the
+provider listed but could not read (``Instance.unreadable``) keeps its last good view here.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ class InstanceView:
         show them yet (a marketplace's list can lag its create).
         """
         fresh: dict[str, dict[str, Instance]] = defaultdict(dict)
-        for inst in instances:
+        for listed in instances:
+            held = self._by_pod.get(listed.pod_uid, {}).get(listed.instance_id)
+            # an unreadable one keeps its last good view, which beats none (the provider said why)
+            inst = held if listed.unreadable and held is not None else listed
             fresh[inst.pod_uid][inst.instance_id] = inst
         for uid, found in self._by_pod.items():
             for iid, inst in found.items():

@@ -8,6 +8,16 @@ work queue guarantees one ``sync`` per pod at a time; every path that has to com
 
 Money is data: every path that ends a pod (finished, failed, deleted, force-deleted, deadline)
 deletes its instances, and an instance whose pod no longer exists is deleted by status_sync.
+
+Fault isolation: ``sync`` never lets an ``Exception`` out (vk_trio/faults.py). A KubeError or
+CloudError (alone or grouped by a nursery) is routine: a warning and a retry. Anything else is
+a fault of this pod's reconcile: logged once with its traceback, recorded as a Warning Event
+``ReconcileError`` and the pod condition ``vk-trio.io/Reconciled=False`` naming it, and retried
+with backoff (``FAULT_RETRY``); the other pods never notice. ``trio.Cancelled`` and other
+BaseExceptions pass through untouched.
+
+Admission: a pod the node's capacity cannot hold (pods/admission.py) is Failed the way the
+kubelet rejects it (``OutOfnvidia.com/gpu``...), before anything is rented.
 """
 
 from __future__ import annotations
@@ -18,15 +28,18 @@ from datetime import datetime
 
 import trio
 
-from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio import faults
+from vk_trio.errors import Conflict, KubeError, NotFound, VkError
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import PODS
 from vk_trio.kube.timefmt import utcnow
-from vk_trio.logs import pod_logger
+from vk_trio.logs import ContextAdapter, forget_pod, get_logger, pod_logger, scrub
 from vk_trio.metrics import Histogram
+from vk_trio.pacing import Backoff
 from vk_trio.pods import lifecycle
+from vk_trio.pods.admission import REJECTED_PREFIX, Admission
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.instances import InstanceView
 from vk_trio.pods.provisioning import Provisioner
@@ -40,6 +53,9 @@ DELETE_POLL = 1.0  # while waiting for an instance to be gone
 PROVISIONING_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
 ALIVE = (InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.RUNNING)
 CONTAINER_EXISTS = (InstanceState.STARTING, InstanceState.RUNNING, InstanceState.EXITED)
+ROUTINE_RETRY = 2.0  # a KubeError or CloudError without a Retry-After
+FAULT_RETRY = Backoff(initial=2.0, factor=2.0, maximum=300.0)
+FAULT_REASON = "ReconcileError"
 
 
 @dataclass
@@ -65,6 +81,7 @@ class Reconciler:
         provisioner: Provisioner,
         node_ip: str,
         poke: Poke,
+        admission: Admission | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -75,7 +92,11 @@ class Reconciler:
         self.provisioner = provisioner
         self.node_ip = node_ip
         self.poke = poke
+        self.admission = admission
         self.records: dict[str, PodRecord] = {}
+        self.fault_retry = FAULT_RETRY
+        self.fault_log = faults.FaultLog()
+        self._faults: dict[str, int] = {}  # uid → faults in a row (drives the backoff)
         # first-seen → first Running, per pod (the user's "how long until my GPU runs")
         self.provisioning = Histogram(PROVISIONING_BUCKETS)
 
@@ -104,8 +125,11 @@ class Reconciler:
         return bool(self.view.pod_uids() and not self.records)
 
     async def sync(self, uid: str) -> None:
-        """The queue's worker: never raises for a retryable problem, it reschedules."""
+        """The queue's worker: never raises an Exception; whatever failed is retried later."""
         pod = self.cache.get(uid)
+        held = self.records.get(uid)
+        if held is not None:
+            held.fault = None  # this attempt's outcome decides the condition
         try:
             if pod is None:
                 await self._sync_gone(uid)
@@ -113,21 +137,53 @@ class Reconciler:
                 await self._sync_deletion(pod)
             else:
                 await self._sync_active(pod)
-        except (KubeError, CloudError) as exc:
-            meta = pod.metadata if pod is not None else None
-            log = pod_logger(meta.namespace, meta.name, uid) if meta else pod_logger("", "", uid)
-            log.warning("reconcile failed, retrying: %s", exc)
-            self.queue.add_after(uid, getattr(exc, "retry_after", None) or 2.0)
+        except Exception as exc:  # never Cancelled: that is no Exception (faults.py)
+            await self._failed(uid, pod, exc)
+        else:
+            if self._faults.pop(uid, None) is not None:
+                self.fault_log.clear(uid)
+
+    async def _failed(self, uid: str, pod: Pod | None, exc: Exception) -> None:
+        """A routine failure is retried; a fault is reported (log, Event, condition) too."""
+        log = _logger_for(uid, pod)
+        if faults.only(exc, (KubeError, CloudError)):
+            first = faults.first(exc)
+            log.warning("reconcile failed, retrying: %s", first)
+            self.queue.add_after(uid, getattr(first, "retry_after", None) or ROUTINE_RETRY)
+            return
+        streak = self._faults.get(uid, 0)
+        self._faults[uid] = streak + 1
+        delay = self.fault_retry.delay(streak)
+        self.queue.add_after(uid, delay)
+        clean = faults.only(exc, VkError)  # our own clean error: its message says it all
+        self.fault_log.report(uid, exc, log=log, what="reconcile", traceback=not clean)
+        if pod is None:
+            return
+        message = scrub(f"reconcile failed: {faults.describe(exc)}", pod_uid=uid)
+        try:
+            await self.events.warning(pod, FAULT_REASON, message)
+            record = self.records.get(uid)
+            if record is not None and pod.metadata.deletion_timestamp is None:
+                record.fault = Waiting(reason=FAULT_REASON, message=message)
+                await self._write_status(pod, record, utcnow())
+        except Exception as again:  # the fault may be in writing itself; the log has it
+            log.debug("could not record the failure on the pod: %s", faults.describe(again))
 
     # --- pods that are gone from the API ---------------------------------------------------
 
     async def _sync_gone(self, uid: str) -> None:
         """Force-deleted (or finished and deleted): no instance may outlive it."""
+        unreadable = self.cache.unreadable(uid)
+        if unreadable is not None:  # it exists, we just cannot read it: hands off its instance
+            name = f"{unreadable.namespace}/{unreadable.name}"
+            _log.debug("pod %s (%s) cannot be decoded; waiting for a readable version", name, uid)
+            return
         alive = await self._delete_instances(self.view.for_pod(uid))
         if alive:
             self.queue.add_after(uid, DELETE_POLL)
         else:
             self.records.pop(uid, None)
+            forget_pod(uid)
 
     async def _delete_instances(self, instances: list[Instance]) -> bool:
         """Ask the provider to delete each; True while any is still listed."""
@@ -177,6 +233,13 @@ class Reconciler:
         if lifecycle.is_terminal_phase(pod.status.phase):
             await self._delete_instances(self.view.for_pod(uid))  # a finished pod pays nothing
             return
+        rejection = self.admission.rejection(uid) if self.admission is not None else None
+        if rejection is not None and record.failure is None and record.instance is None:
+            record.failure = Waiting(
+                reason=rejection.reason, message=REJECTED_PREFIX + rejection.message
+            )
+            record.waiting = None
+            await self.events.warning(pod, rejection.reason, rejection.message)
         if record.final is None and record.failure is None:
             await self._advance(pod, record, now)
         if record.final is not None or record.failure is not None:
@@ -321,6 +384,15 @@ class Reconciler:
                 subresource="status",
             )
             self.cache.update(updated)
+
+
+_log = get_logger("vk_trio.pods.reconciler")
+
+
+def _logger_for(uid: str, pod: Pod | None) -> ContextAdapter:
+    if pod is None:
+        return pod_logger("", "", uid)
+    return pod_logger(pod.metadata.namespace, pod.metadata.name, uid)
 
 
 def _choose_current(instances: list[Instance], record: PodRecord) -> Instance | None:
