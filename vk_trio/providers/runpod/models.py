@@ -66,6 +66,7 @@ class Pod(msgspec.Struct, kw_only=True, rename="camel"):
     cloud: str = ""
     data_center_id: str | None = None
     cost: float = 0.0
+    registry: str | None = None  # the registry credential id the pod pulls with
     runtime: PodRuntime | None = None
     created_at: str | None = None
     started_at: str | None = None
@@ -73,6 +74,20 @@ class Pod(msgspec.Struct, kw_only=True, rename="camel"):
 
 class PodList(msgspec.Struct, kw_only=True):
     pods: list[Pod]
+
+
+class RawPodList(msgspec.Struct, kw_only=True):
+    """The list with each pod left undecoded, so one bad pod cannot spoil the others."""
+
+    pods: list[msgspec.Raw]
+
+
+class PodStub(msgspec.Struct, kw_only=True):
+    """What can still be read of a pod whose full answer cannot: its id and name."""
+
+    id: str
+    name: str = ""
+    status: str = ""
 
 
 class Problem(msgspec.Struct, kw_only=True):

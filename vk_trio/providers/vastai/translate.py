@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from vk_trio.decoding import ascii_digits
 from vk_trio.providers.base import InstanceSpec, InvalidSpec
 
 LABEL_PREFIX = "vk-trio/"
@@ -52,6 +53,7 @@ MAX_ENV_ENTRY = 256
 MAX_ENV_TOTAL = 32768
 MAX_PORTS = 64
 MAX_IMAGE = 1024
+MAX_ATTEMPT_DIGITS = 9
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]+$")
 _MARKER_LINE = re.compile(rf"{MARKER} key=(\S+) code=(\d+)(?: at=(\d+))?")
 
@@ -97,7 +99,8 @@ def owner(text: str | None) -> Owner | None:
     body = text[len(LABEL_PREFIX) : len(text) - len(JOB_SUFFIX) if job else None]
     tag, _, key = body.rpartition("/")
     uid, _, attempt = key.rpartition(".")
-    if not tag or not uid or not attempt.isdigit():
+    # ASCII digits within int32 (the attempt is a restartCount): ".²" is no label of ours
+    if not tag or not uid or not ascii_digits(attempt) or len(attempt) > MAX_ATTEMPT_DIGITS:
         return None
     return Owner(node_tag=tag, pod_uid=uid, attempt=int(attempt), job=job)
 
