@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vk_trio import imageref
 from vk_trio.errors import KubeError, NotFound
+from vk_trio.imageref import InvalidImageName
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import Pod, Secret
 from vk_trio.kube.resources import JOBS, SECRETS
-from vk_trio.logs import redact
+from vk_trio.logs import redact_for_pod, scrub
 from vk_trio.pacing import Backoff
 from vk_trio.pods.env import EnvError, MissingReference, ObjectSource, resolve_env
-from vk_trio.pods.pull_secrets import credential_for
+from vk_trio.pods.pull_secrets import pull_credential
 from vk_trio.pods.record import PodRecord, Terminated, Waiting
 from vk_trio.pods.translate import check_pod, to_instance_spec
 from vk_trio.providers.base import (
@@ -39,6 +41,7 @@ from vk_trio.providers.placement import place
 RETRY = Backoff(initial=2.0, factor=2.0, maximum=60.0)
 SLOW_RETRY = 300.0  # an account problem or a bad annotation: a human has to act first
 CREATING = "ContainerCreating"
+MAX_MESSAGE = 2048  # characters of a cloud's error shown in the pod's status
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,9 @@ class Provisioner:
         events: EventRecorder,
         node_name: str,
         node_ip: str,
+        max_disk_gb: float | None = None,
     ) -> None:
+        self.max_disk_gb = max_disk_gb
         self.client = client
         self.provider = provider
         self.objects = objects
@@ -80,6 +85,8 @@ class Provisioner:
         return {}
 
     async def registry_auth(self, pod: Pod, image: str) -> RegistryAuth | None:
+        """The credential for ``image`` from the pod's imagePullSecrets; a Secret that is
+        missing or cannot be read is skipped with a Warning Event, as the kubelet does."""
         secrets: list[Secret] = []
         for ref in pod.spec.image_pull_secrets:
             try:
@@ -92,25 +99,45 @@ class Provisioner:
                     "FailedToRetrieveImagePullSecret",
                     f"imagePullSecret {ref.name!r} not found; pulling {image} without it",
                 )
-        return credential_for(image, secrets)
+        lookup = pull_credential(image, secrets)
+        for name, why in lookup.unreadable:
+            await self.events.warning(
+                pod,
+                "FailedToRetrieveImagePullSecret",
+                f"imagePullSecret {name!r} cannot be read ({why}); pulling {image} without it",
+            )
+        return lookup.auth
 
     async def build_spec(self, pod: Pod, record: PodRecord) -> InstanceSpec:
         check_pod(pod)
         container = pod.spec.containers[0]
+        imageref.parse(container.image)  # InvalidImageName: the pod waits for a fixed image
         annotations = {**await self.job_annotations(pod), **pod.metadata.annotations}
         env = await resolve_env(pod, container, source=self.objects, host_ip=self.node_ip)
-        redact(*(env.values[name] for name in env.secret_names))  # never in a log line or Event
+        auth = await self.registry_auth(pod, container.image)
+        # a safety net: no secret value is ever passed to a log call or an Event, and should a
+        # cloud echo one back in an error, this pod's lines and Events scrub it
+        secrets = [env.values[name] for name in env.secret_names]
+        redact_for_pod(pod.metadata.uid, [*secrets, auth.password if auth else None])
         for warning in env.warnings:
             await self.events.warning(pod, warning.reason, warning.message)
-        return to_instance_spec(
+        spec = to_instance_spec(
             pod,
             node_name=self.node_name,
             env=env.values,
             secret_env_names=env.secret_names,
-            registry_auth=await self.registry_auth(pod, container.image),
+            registry_auth=auth,
             annotations=annotations,
             attempt=record.attempt,
         )
+        disk = spec.need.disk_gb
+        if self.max_disk_gb is not None and disk is not None and disk > self.max_disk_gb:
+            raise InvalidSpec(
+                f"spec.containers[0] ({container.name}).resources[ephemeral-storage]: "
+                f"{disk:g} GB is more disk than this node rents for one pod ({self.max_disk_gb:g}"
+                " GB, --max-disk-gb)"
+            )
+        return spec
 
     async def provision(self, pod: Pod, record: PodRecord) -> Outcome:
         """One attempt to rent the pod's instance; updates ``record`` with what the user sees."""
@@ -123,6 +150,10 @@ class Provisioner:
             record.problem = Waiting(reason=exc.reason, message=exc.message)
             record.waiting = Waiting(reason=CREATING, message=f"waiting: {exc.message}")
             await self.events.warning(pod, exc.reason, exc.message)
+            return Outcome(retry_in=SLOW_RETRY)
+        except InvalidImageName as exc:  # the kubelet's InvalidImageName: the image can be fixed
+            record.waiting = Waiting(reason="InvalidImageName", message=str(exc))
+            await self.events.warning(pod, "InspectFailed", f"Failed to parse the image: {exc}")
             return Outcome(retry_in=SLOW_RETRY)
         except MissingReference as exc:
             record.waiting = Waiting(reason=exc.reason, message=str(exc))
@@ -146,17 +177,17 @@ class Provisioner:
             await self.events.warning(pod, exc.reason, exc.message)
             return Outcome(retry_in=SLOW_RETRY)
         except (PaymentRequired, ProviderAuthFailed) as exc:
-            record.waiting = Waiting(reason=CREATING, message=f"{exc.reason}: {exc.message}")
+            record.waiting = Waiting(reason=CREATING, message=_said(pod, exc))
             await self.events.warning(pod, exc.reason, exc.message)
             return Outcome(retry_in=SLOW_RETRY)
         except NoCapacity as exc:
             record.waiting = Waiting(
-                reason=CREATING, message=f"waiting for capacity: {exc.message}"
+                reason=CREATING, message=f"waiting for capacity: {_said(pod, exc, reason=False)}"
             )
             await self.events.warning(pod, exc.reason, exc.message)
             return self._retry(record)
         except CloudError as exc:
-            record.waiting = Waiting(reason=CREATING, message=f"{exc.reason}: {exc.message}")
+            record.waiting = Waiting(reason=CREATING, message=_said(pod, exc))
             await self.events.warning(pod, exc.reason, exc.message)
             return self._retry(record, retry_after=exc.retry_after)
         record.failures = 0
@@ -170,11 +201,19 @@ class Provisioner:
 
     async def _fail(self, pod: Pod, record: PodRecord, reason: str, message: str) -> Outcome:
         """The pod can never run here: Failed with a reason that names the field."""
+        message = scrub(message, pod_uid=pod.metadata.uid)[:MAX_MESSAGE]
         record.failure = Waiting(reason=reason, message=message)
         record.final = Terminated(exit_code=1, reason="ContainerCannotRun", message=message)
         record.waiting = None
         await self.events.warning(pod, "Failed", f"{reason}: {message}")
         return Outcome()
+
+
+def _said(pod: Pod, exc: CloudError, *, reason: bool = True) -> str:
+    """A cloud's error as the pod's status shows it: this pod's secrets scrubbed (a cloud may
+    echo a request back), and short."""
+    text = f"{exc.reason}: {exc.message}" if reason else exc.message
+    return scrub(text, pod_uid=pod.metadata.uid)[:MAX_MESSAGE]
 
 
 def _describe(instance: Instance) -> str:

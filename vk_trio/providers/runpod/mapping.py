@@ -30,10 +30,12 @@ until it is deleted, as it would on plain RunPod: give such Jobs ``activeDeadlin
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from datetime import datetime
 
+from vk_trio.decoding import ascii_digits
 from vk_trio.providers.base import Instance, InstanceSpec, InstanceState, Port
 from vk_trio.providers.runpod import models
 from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions
@@ -43,6 +45,8 @@ EXIT_MARKER = "vk-trio:exit-code="
 WRAPPER = f'"$@"; code=$?; echo "{EXIT_MARKER}$code"; exec sleep infinity'
 EXIT_TAG = "VK_TRIO_EXIT_MARKER"
 DEFAULT_DISK_GB = 20
+MAX_DISK_GB = 1000  # the default of --max-disk-gb
+MAX_ATTEMPT_DIGITS = 9  # attempts are restart counts: int32, and never this many
 _MARKER_LINE = re.compile(rf"^{re.escape(EXIT_MARKER)}(\d+)\s*$")
 
 
@@ -51,12 +55,15 @@ def instance_name(node_name: str, key: str) -> str:
 
 
 def parse_name(name: str, node_name: str) -> tuple[str, int] | None:
-    """(pod uid, attempt) when ``name`` is one of this node's pods, else None."""
+    """(pod uid, attempt) when ``name`` is one of this node's pods, else None.
+
+    The attempt is ASCII digits within int32 (it becomes the pod's restartCount): ``.²`` or a
+    20-digit number is no name vk-trio ever gave, so such a pod is not ours."""
     prefix = f"{NAME_PREFIX}{node_name}."
     if not name.startswith(prefix):
         return None
     uid, _, attempt = name[len(prefix) :].rpartition(".")
-    if not uid or "." in uid or not attempt.isdigit():
+    if not uid or "." in uid or not ascii_digits(attempt) or len(attempt) > MAX_ATTEMPT_DIGITS:
         return None
     return uid, int(attempt)
 
@@ -80,6 +87,16 @@ def command_line(spec: InstanceSpec, default: tuple[str, ...] = ()) -> str | Non
     return shlex.join(words) if words else None
 
 
+def disk_gb(spec: InstanceSpec, options: RunPodOptions) -> int:
+    """The container disk to rent: the annotation's, else the pod's ephemeral-storage (rounded
+    up to a whole GB), else the default. The provider refuses more than ``--max-disk-gb``."""
+    if options.container_disk_gb is not None:
+        return options.container_disk_gb
+    if spec.need.disk_gb:
+        return max(1, math.ceil(spec.need.disk_gb))
+    return DEFAULT_DISK_GB
+
+
 def create_request(
     spec: InstanceSpec,
     options: RunPodOptions,
@@ -96,9 +113,7 @@ def create_request(
     env["VK_TRIO_KEY"] = spec.key
     if spec.wants_exit_code:
         env[EXIT_TAG] = EXIT_MARKER
-    disk = options.container_disk_gb
-    if disk is None and spec.need.disk_gb:
-        disk = max(1, int(-(-spec.need.disk_gb // 1)))
+    disk = disk_gb(spec, options)
     gpu = models.GpuRequest(
         id=gpu_id,
         count=gpu_count,
@@ -109,7 +124,7 @@ def create_request(
         image=spec.image or None,
         template_id=options.template_id,
         args=command_line(spec, default_command),
-        disk=disk or DEFAULT_DISK_GB,
+        disk=disk,
         env=env,
         ports=ports(spec, options) or None,
         registry=registry,
@@ -137,6 +152,10 @@ def parse_time(text: str | None) -> datetime | None:
         return None
 
 
+def _port(text: str) -> bool:
+    return ascii_digits(text) and len(text) <= 5 and 0 < int(text) <= 65535
+
+
 def proxy_url(pod_id: str, port: int) -> str:
     return f"https://{pod_id}-{port}.proxy.runpod.net"
 
@@ -153,8 +172,8 @@ def to_instance(
         return None
     uid, attempt = owner
     declared = [p.partition("/") for p in pod.ports or []]
-    tcp = {int(n) for n, _, proto in declared if proto == "tcp" and n.isdigit()}
-    http = [int(n) for n, _, proto in declared if proto == "http" and n.isdigit()]
+    tcp = {int(n) for n, _, proto in declared if proto == "tcp" and _port(n)}
+    http = [int(n) for n, _, proto in declared if proto == "http" and _port(n)]
     mapped = {
         p.private
         for p in (pod.runtime.ports or [] if pod.runtime else [])
