@@ -129,6 +129,9 @@ class Admission:
         """(pods, resources) the admitted pods use now."""
         return len(self._admitted), Usage(self._cpu, self._memory, self._gpus)
 
+    def decided(self, uid: str) -> bool:
+        return uid in self._admitted or uid in self._rejected
+
     def rejection(self, uid: str) -> Rejection | None:
         """Why the pod was rejected, or None (admitted, or never seen: not ours to refuse)."""
         return self._rejected.get(uid)

@@ -14,14 +14,19 @@ instance is no orphan, but there is nothing we can reconcile until it can be rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import trio
 
+from vk_trio.faults import FaultLog
 from vk_trio.kube.models import ObjectMeta, Pod
 from vk_trio.kube.sharing import ValuePool, share_values
 from vk_trio.kube.watch import Changed, Synced
+from vk_trio.logs import get_logger
 from vk_trio.pods.admission import Admission
+
+_log = get_logger("vk_trio.pods.cache")
+_faults = FaultLog()
 
 
 def _rv(pod: Pod) -> int:
@@ -66,8 +71,17 @@ class PodCache:
             return
         self._pods[uid] = share_values(pod, self._pool)
         self._unreadable.pop(uid, None)
-        if self.admission is not None:
-            self.admission.admit([pod])
+        self._admit([pod])
+
+    def _admit(self, pods: Iterable[Pod]) -> None:
+        """Admission in watch order; should it fail, each pod's worker decides it (and the
+        failure becomes that pod's, see the reconciler), and the pods are still enqueued."""
+        if self.admission is None:
+            return
+        try:
+            self.admission.admit(pods)
+        except Exception as exc:
+            _faults.report("admission", exc, log=_log, what="admitting pods")
 
     async def handle(self, event: Synced[Pod] | Changed[Pod]) -> None:
         """The watch callback: keep the cache and enqueue every pod that changed."""
@@ -79,7 +93,7 @@ class PodCache:
             if self.admission is not None:
                 for uid in gone:
                     self.admission.forget(uid)
-                self.admission.admit(fresh.values())
+            self._admit(fresh.values())
             for uid in [*fresh, *gone]:
                 self._on_change(uid)
             self.synced.set()

@@ -233,6 +233,8 @@ class Reconciler:
         if lifecycle.is_terminal_phase(pod.status.phase):
             await self._delete_instances(self.view.for_pod(uid))  # a finished pod pays nothing
             return
+        if self.admission is not None and not self.admission.decided(uid):
+            self.admission.admit([pod])  # the watch's admission failed for it: decide it here
         rejection = self.admission.rejection(uid) if self.admission is not None else None
         if rejection is not None and record.failure is None and record.instance is None:
             record.failure = Waiting(
