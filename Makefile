@@ -1,6 +1,8 @@
 # The two commands of the README work on a fresh clone: each makes its own venv and installs.
 #   make demo   run the main job (the demo on the embedded simulated cloud when no API key is set)
 #   make test   lint, type-check, check the import layers, and run every test (real control plane)
+#               and the fuzz targets' quick pass (fuzz/budget.py)
+#   make fuzz   every fuzz target at 100,000 examples (hours), with Hypothesis' statistics
 #   make pyz    dist/vk-trio.pyz, the single-file build (pex, from requirements/pex.lock)
 #   make image  the OCI image in dist/oci (root; mmdebstrap + umoci, no container engine)
 
@@ -9,7 +11,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint typecheck layers unit controlplane bench clean pyz image
+.PHONY: demo test lint typecheck layers unit controlplane bench clean pyz image fuzz
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +37,11 @@ layers: $(STAMP)
 
 test: lint typecheck layers controlplane
 	$(BIN)/pytest -p no:cacheprovider
+
+FUZZ_EXAMPLES ?= 100000
+fuzz: $(STAMP)
+	VK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider -q fuzz \
+		--hypothesis-show-statistics
 
 bench: $(STAMP) controlplane
 	$(BIN)/python -m bench.kube_decode

@@ -9,28 +9,22 @@ with a line number, never in another exception, a hang or a wrong value. Three p
 * documents with kubeconfig keys, dumped by PyYAML in every style, read back as PyYAML reads
   them (tests/kube/test_auth_yaml.py does the same with strictly kubeconfig-shaped ones).
 
-Run longer with ``VK_FUZZ_EXAMPLES=100000 .venv/bin/pytest fuzz/test_kubeconfig_yaml.py``.
+Quick in ``make test``, long in ``make fuzz`` (fuzz/budget.py).
 """
 
 from __future__ import annotations
 
 import datetime
 import math
-import os
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
+from fuzz.budget import FUZZ
 from vk_trio.errors import ConfigError
 from vk_trio.kube.kubeconfig_yaml import parse_kubeconfig_text
-
-FUZZ = settings(
-    max_examples=int(os.environ.get("VK_FUZZ_EXAMPLES", "1000")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
 
 _FIELDS = st.sampled_from(
     [

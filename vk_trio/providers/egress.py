@@ -154,11 +154,12 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
 
 def guarded_transport(guard: AddressGuard) -> httpx2.AsyncBaseTransport:
     """An httpx2 transport whose every connection goes through ``guard``."""
-    transport = httpx2.AsyncHTTPTransport(trust_env=False)
+    context = httpx2.create_ssl_context(trust_env=False)  # loading CAs is the costly part: once
+    transport = httpx2.AsyncHTTPTransport(verify=context, trust_env=False)
     # The transport builds its pool with the default backend; swap in one with the guard
     # (httpcore2's public ConnectionPool, the same settings as httpx2's defaults).
     transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=httpx2.create_ssl_context(trust_env=False),
+        ssl_context=context,
         max_connections=20,
         max_keepalive_connections=10,
         keepalive_expiry=5.0,

@@ -167,16 +167,24 @@ class ImageConfigReader:
         self._cache: OrderedDict[tuple[str, str], tuple[float, ImageConfig]] = OrderedDict()
         # (registry, repository, credential key) → (expiry, Authorization header)
         self._tokens: OrderedDict[tuple[str, str, str], tuple[float, str]] = OrderedDict()
-        self._http = httpx2.AsyncClient(
-            headers={"user-agent": f"vk-trio/{__version__}"},
-            timeout=httpx2.Timeout(30.0, connect=10.0),
-            follow_redirects=False,  # followed by hand: each hop is checked (egress.py)
-            transport=transport or guarded_transport(self.guard),
-            trust_env=False,
-        )
+        self._transport = transport
+        self._client: httpx2.AsyncClient | None = None  # made on first use (TLS setup costs)
+
+    @property
+    def _http(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            self._client = httpx2.AsyncClient(
+                headers={"user-agent": f"vk-trio/{__version__}"},
+                timeout=httpx2.Timeout(30.0, connect=10.0),
+                follow_redirects=False,  # followed by hand: each hop is checked (egress.py)
+                transport=self._transport or guarded_transport(self.guard),
+                trust_env=False,
+            )
+        return self._client
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def read(self, image: str, auth: RegistryAuth | None = None) -> ImageConfig:
         """The image's ENTRYPOINT and CMD. Raises InvalidSpec when the registry says the image

@@ -14,6 +14,7 @@ import pytest
 from tests.providers.vastai.conftest import NODE, spec
 from vk_trio.providers.base import InvalidAnnotation, InvalidSpec, ProviderUnavailable
 from vk_trio.providers.vastai import VastProvider
+from vk_trio.providers.vastai.pacing import DEFAULT_INTERVALS
 from vk_trio.providers.vastai.translate import owner
 
 GOOD = {
@@ -44,7 +45,7 @@ def provider(routes: dict[str, Any], **kw: Any) -> VastProvider:
         api_key="k",
         base_url="https://vast.test",
         transport=answering(routes),
-        intervals={},
+        intervals=dict.fromkeys(DEFAULT_INTERVALS, 0.0),
         trust_env=False,
         **kw,
     )
