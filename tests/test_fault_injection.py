@@ -299,7 +299,7 @@ async def test_an_unexpected_exception_at_any_site_stays_that_pods_problem(
         ):
             injector.exempt.add(id(client))
             assert agent.reconciler is not None
-            agent.reconciler.fault_retry = Backoff(initial=0.5, maximum=2.0, jitter=0.0)
+            agent.reconciler.failures.retry = Backoff(initial=0.5, maximum=2.0, jitter=0.0)
             for site in SITES:
                 injector.arm(site, victim(site))
             for name, data in [

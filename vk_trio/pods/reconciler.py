@@ -9,12 +9,9 @@ work queue guarantees one ``sync`` per pod at a time; every path that has to com
 Money is data: every path that ends a pod (finished, failed, deleted, force-deleted, deadline)
 deletes its instances, and an instance whose pod no longer exists is deleted by status_sync.
 
-Fault isolation: ``sync`` never lets an ``Exception`` out (vk_trio/faults.py). A KubeError or
-CloudError (alone or grouped by a nursery) is routine: a warning and a retry. Anything else is
-a fault of this pod's reconcile: logged once with its traceback, recorded as a Warning Event
-``ReconcileError`` and the pod condition ``vk-trio.io/Reconciled=False`` naming it, and retried
-with backoff (``FAULT_RETRY``); the other pods never notice. ``trio.Cancelled`` and other
-BaseExceptions pass through untouched.
+Fault isolation: ``sync`` never lets an ``Exception`` out; pods/failures.py retries it and,
+for anything but a KubeError or CloudError, names it on the pod (Event and condition). The
+other pods never notice; ``trio.Cancelled`` and other BaseExceptions pass through untouched.
 
 Admission: a pod the node's capacity cannot hold (pods/admission.py) is Failed the way the
 kubelet rejects it (``OutOfnvidia.com/gpu``...), before anything is rented.
@@ -28,34 +25,30 @@ from datetime import datetime
 
 import trio
 
-from vk_trio import faults
-from vk_trio.errors import Conflict, KubeError, NotFound, VkError
+from vk_trio.errors import Conflict, NotFound
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import PODS
 from vk_trio.kube.timefmt import utcnow
-from vk_trio.logs import ContextAdapter, forget_pod, get_logger, pod_logger, scrub
+from vk_trio.logs import forget_pod, get_logger
 from vk_trio.metrics import Histogram
-from vk_trio.pacing import Backoff
 from vk_trio.pods import lifecycle
 from vk_trio.pods.admission import REJECTED_PREFIX, Admission
 from vk_trio.pods.cache import PodCache
+from vk_trio.pods.failures import Failures
 from vk_trio.pods.instances import InstanceView
 from vk_trio.pods.provisioning import Provisioner
 from vk_trio.pods.queue import WorkQueue
 from vk_trio.pods.record import PodRecord, Waiting
 from vk_trio.pods.recovery import record_from_pod
 from vk_trio.pods.status import pod_status, status_patch
-from vk_trio.providers.base import CloudError, Instance, InstanceState, Provider
+from vk_trio.providers.base import Instance, InstanceState, Provider
 
 DELETE_POLL = 1.0  # while waiting for an instance to be gone
 PROVISIONING_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
 ALIVE = (InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.RUNNING)
 CONTAINER_EXISTS = (InstanceState.STARTING, InstanceState.RUNNING, InstanceState.EXITED)
-ROUTINE_RETRY = 2.0  # a KubeError or CloudError without a Retry-After
-FAULT_RETRY = Backoff(initial=2.0, factor=2.0, maximum=300.0)
-FAULT_REASON = "ReconcileError"
 
 
 @dataclass
@@ -94,9 +87,9 @@ class Reconciler:
         self.poke = poke
         self.admission = admission
         self.records: dict[str, PodRecord] = {}
-        self.fault_retry = FAULT_RETRY
-        self.fault_log = faults.FaultLog()
-        self._faults: dict[str, int] = {}  # uid → faults in a row (drives the backoff)
+        self.failures = Failures(
+            queue=queue, events=events, records=self.records, write_status=self._write_status
+        )
         # first-seen → first Running, per pod (the user's "how long until my GPU runs")
         self.provisioning = Histogram(PROVISIONING_BUCKETS)
 
@@ -138,36 +131,9 @@ class Reconciler:
             else:
                 await self._sync_active(pod)
         except Exception as exc:  # never Cancelled: that is no Exception (faults.py)
-            await self._failed(uid, pod, exc)
+            await self.failures.failed(uid, pod, exc)
         else:
-            if self._faults.pop(uid, None) is not None:
-                self.fault_log.clear(uid)
-
-    async def _failed(self, uid: str, pod: Pod | None, exc: Exception) -> None:
-        """A routine failure is retried; a fault is reported (log, Event, condition) too."""
-        log = _logger_for(uid, pod)
-        if faults.only(exc, (KubeError, CloudError)):
-            first = faults.first(exc)
-            log.warning("reconcile failed, retrying: %s", first)
-            self.queue.add_after(uid, getattr(first, "retry_after", None) or ROUTINE_RETRY)
-            return
-        streak = self._faults.get(uid, 0)
-        self._faults[uid] = streak + 1
-        delay = self.fault_retry.delay(streak)
-        self.queue.add_after(uid, delay)
-        clean = faults.only(exc, VkError)  # our own clean error: its message says it all
-        self.fault_log.report(uid, exc, log=log, what="reconcile", traceback=not clean)
-        if pod is None:
-            return
-        message = scrub(f"reconcile failed: {faults.describe(exc)}", pod_uid=uid)
-        try:
-            await self.events.warning(pod, FAULT_REASON, message)
-            record = self.records.get(uid)
-            if record is not None and pod.metadata.deletion_timestamp is None:
-                record.fault = Waiting(reason=FAULT_REASON, message=message)
-                await self._write_status(pod, record, utcnow())
-        except Exception as again:  # the fault may be in writing itself; the log has it
-            log.debug("could not record the failure on the pod: %s", faults.describe(again))
+            self.failures.succeeded(uid)
 
     # --- pods that are gone from the API ---------------------------------------------------
 
@@ -389,12 +355,6 @@ class Reconciler:
 
 
 _log = get_logger("vk_trio.pods.reconciler")
-
-
-def _logger_for(uid: str, pod: Pod | None) -> ContextAdapter:
-    if pod is None:
-        return pod_logger("", "", uid)
-    return pod_logger(pod.metadata.namespace, pod.metadata.name, uid)
 
 
 def _choose_current(instances: list[Instance], record: PodRecord) -> Instance | None:
