@@ -22,7 +22,7 @@ from tests.providers.runpod.test_runpod_controlplane import (
 )
 from tests.sim.runpod.support import API_KEY
 from vk_trio.kube.resources import PODS, SECRETS
-from vk_trio.providers.base import InstanceSpec, NoCapacity, Requirements
+from vk_trio.providers.base import InstanceSpec, InstanceState, NoCapacity, Requirements
 from vk_trio.providers.runpod import RunPodProvider
 from vk_trio.sim.runpod import RunPodSim, Workload
 
@@ -56,9 +56,12 @@ async def test_an_orphan_whose_log_crashed_every_start_is_cleaned_up_and_the_age
             except NoCapacity:
                 continue
 
-        async def printed() -> bool:  # running, its forged marker in the log
+        async def printed() -> bool:  # running, its forged marker in the log, and read
             (pod,) = sim.pods()
-            return any(entry.line == FORGED for entry in sim.logs(pod.id))
+            if not any(entry.line == FORGED for entry in sim.logs(pod.id)):
+                return False
+            listed = await rented.list()  # raised ValueError here, inside an ExceptionGroup
+            return [i.state for i in listed] == [InstanceState.RUNNING]
 
         await eventually(printed, what="the orphan to print its forged marker")
     finally:
