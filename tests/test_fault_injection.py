@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -272,152 +273,149 @@ async def events_of(client: KubeClient, ns: str, name: str) -> list[Event]:
     return list(listed.items)
 
 
-@contextmanager
-def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Injector]:
+@dataclass
+class FaultyNode:
+    config: Config
+    injector: Injector
+    client: KubeClient  # the test's own: never faulted
+    agent: Agent
+
+
+@asynccontextmanager
+async def faulty_node(
+    cp: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FaultyNode]:
+    """The agent on the fake cloud with every site wrapped, retrying faults quickly."""
+    config = agent_config(cp, tmp_path)
     injector = Injector()
     install(injector, monkeypatch)
-    yield injector
 
-
-def faulty_agent(config: Config, injector: Injector) -> Callable[[trio.Nursery], Any]:
-    async def make(nursery: trio.Nursery) -> Provider:
+    async def make_provider(nursery: trio.Nursery) -> Provider:
         return FaultyProvider(fake_cloud(config), injector)
 
-    return make
+    async with (
+        admin_client(cp) as client,
+        running_agent(config, cp, make_provider=make_provider) as agent,
+    ):
+        injector.exempt.add(id(client))
+        assert agent.reconciler is not None
+        agent.reconciler.failures.retry = Backoff(initial=0.5, maximum=2.0, jitter=0.0)
+        yield FaultyNode(config=config, injector=injector, client=client, agent=agent)
 
 
 async def test_an_unexpected_exception_at_any_site_stays_that_pods_problem(
     controlplane: ControlPlane, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = agent_config(controlplane, tmp_path)
-    with faults(monkeypatch) as injector:
-        async with (
-            admin_client(controlplane) as client,
-            running_agent(
-                config, controlplane, make_provider=faulty_agent(config, injector)
-            ) as agent,
-        ):
-            injector.exempt.add(id(client))
-            assert agent.reconciler is not None
-            agent.reconciler.failures.retry = Backoff(initial=0.5, maximum=2.0, jitter=0.0)
-            for site in SITES:
-                injector.arm(site, victim(site))
-            for name, data in [
-                (victim("kube.get-secret"), {"k": "dmFsdWU="}),
-                (victim("decode.pull-secrets"), {".dockerconfigjson": "e30="}),
-            ]:
-                body = {"metadata": {"name": name}, "data": data}
-                await client.create(SECRETS, body, namespace=namespace)
-            configmap = {"metadata": {"name": victim("kube.get-configmap")}, "data": {"k": "v"}}
-            await client.create(CONFIGMAPS, configmap, namespace=namespace)
-            bystanders = [f"bystander-{i}" for i in range(3)]
-            for name in [*bystanders, *(victim(site) for site in SITES)]:
-                await client.create(PODS, manifest(name, config.node_name), namespace=namespace)
+    async with faulty_node(controlplane, tmp_path, monkeypatch) as node:
+        config, injector, client, agent = node.config, node.injector, node.client, node.agent
+        for site in SITES:
+            injector.arm(site, victim(site))
+        for name, data in [
+            (victim("kube.get-secret"), {"k": "dmFsdWU="}),
+            (victim("decode.pull-secrets"), {".dockerconfigjson": "e30="}),
+        ]:
+            body = {"metadata": {"name": name}, "data": data}
+            await client.create(SECRETS, body, namespace=namespace)
+        configmap = {"metadata": {"name": victim("kube.get-configmap")}, "data": {"k": "v"}}
+        await client.create(CONFIGMAPS, configmap, namespace=namespace)
+        bystanders = [f"bystander-{i}" for i in range(3)]
+        for name in [*bystanders, *(victim(site) for site in SITES)]:
+            await client.create(PODS, manifest(name, config.node_name), namespace=namespace)
 
-            async def early_sites_hit() -> bool:
-                return all(injector.hits[s] >= 2 for s in SITES if s not in LATE)
+        async def early_sites_hit() -> bool:
+            return all(injector.hits[s] >= 2 for s in SITES if s not in LATE)
 
-            await eventually(early_sites_hit, within=60, what="every early site to fault twice")
+        await eventually(early_sites_hit, within=60, what="every early site to fault twice")
 
-            async def bystanders_done() -> bool:
-                phases = [
-                    (await client.get(PODS, n, namespace=namespace)).status.phase
-                    for n in bystanders
-                ]
-                return all(p == "Succeeded" for p in phases)
+        async def bystanders_done() -> bool:
+            phases = [
+                (await client.get(PODS, n, namespace=namespace)).status.phase for n in bystanders
+            ]
+            return all(p == "Succeeded" for p in phases)
 
-            await eventually(bystanders_done, within=60, what="the bystanders to complete")
-            assert await healthz(agent) == 200
+        await eventually(bystanders_done, within=60, what="the bystanders to complete")
+        assert await healthz(agent) == 200
 
-            # the late sites: a finished pod's instance delete, the final pod delete
-            await client.delete(PODS, victim("kube.delete-pod"), namespace=namespace)
+        # the late sites: a finished pod's instance delete, the final pod delete
+        await client.delete(PODS, victim("kube.delete-pod"), namespace=namespace)
 
-            async def late_sites_hit() -> bool:
-                return all(injector.hits[s] >= 1 for s in LATE)
+        async def late_sites_hit() -> bool:
+            return all(injector.hits[s] >= 1 for s in LATE)
 
-            await eventually(
-                late_sites_hit, within=60, what=f"the late sites to fault ({injector.hits})"
-            )
-            assert await healthz(agent) == 200
-            for site, kind in SITES.items():
-                name = victim(site)
-                if site in LATE or site == "kube.create-event":
-                    continue
-                reasons = {e.reason: e.message for e in await events_of(client, namespace, name)}
-                assert "ReconcileError" in reasons, (site, reasons)
-                assert kind.__name__ in reasons["ReconcileError"], (site, reasons)
-                if site not in NO_CONDITION:
-                    pod = await client.get(PODS, name, namespace=namespace)
-                    condition = {c.type: c for c in pod.status.conditions}.get(
-                        "vk-trio.io/Reconciled"
-                    )
-                    assert condition is not None and condition.status == "False", site
-                    assert kind.__name__ in condition.message, site
-
-            injector.disarm()
-            for site in SITES:  # any change to a pod wakes its worker at once
-                if site != "kube.delete-pod":
-                    await client.patch(
-                        PODS,
-                        victim(site),
-                        {"metadata": {"annotations": {"test.vk-trio.io/poke": "1"}}},
-                        namespace=namespace,
-                    )
-
-            async def converged() -> list[str] | None:
-                pending = []
-                for site in SITES:
-                    name = victim(site)
-                    if site == "kube.delete-pod":
-                        if not await pod_gone(client, namespace, name):
-                            pending.append(name)
-                        continue
-                    pod = await client.get(PODS, name, namespace=namespace)
-                    if pod.status.phase != "Succeeded":
-                        pending.append(f"{name}={pod.status.phase}")
-                return None if pending else ["ok"]
-
-            await eventually(converged, within=120, what="every victim to converge")
-            cloud = fake_cloud(config)
-
-            async def nothing_billed() -> bool:
-                await trio.lowlevel.checkpoint()
-                return not cloud.live_instances()
-
-            await eventually(nothing_billed, within=60, what="no instance left billing")
-            for site in SITES:
-                if site in NO_CONDITION or site in LATE:
-                    continue
-                pod = await client.get(PODS, victim(site), namespace=namespace)
+        await eventually(
+            late_sites_hit, within=60, what=f"the late sites to fault ({injector.hits})"
+        )
+        assert await healthz(agent) == 200
+        for site, kind in SITES.items():
+            name = victim(site)
+            if site in LATE or site == "kube.create-event":
+                continue
+            reasons = {e.reason: e.message for e in await events_of(client, namespace, name)}
+            assert "ReconcileError" in reasons, (site, reasons)
+            assert kind.__name__ in reasons["ReconcileError"], (site, reasons)
+            if site not in NO_CONDITION:
+                pod = await client.get(PODS, name, namespace=namespace)
                 condition = {c.type: c for c in pod.status.conditions}.get("vk-trio.io/Reconciled")
-                assert condition is None or condition.status == "True", site
-            assert await healthz(agent) == 200
+                assert condition is not None and condition.status == "False", site
+                assert kind.__name__ in condition.message, site
+
+        injector.disarm()
+        for site in SITES:  # any change to a pod wakes its worker at once
+            if site != "kube.delete-pod":
+                await client.patch(
+                    PODS,
+                    victim(site),
+                    {"metadata": {"annotations": {"test.vk-trio.io/poke": "1"}}},
+                    namespace=namespace,
+                )
+
+        async def converged() -> list[str] | None:
+            pending = []
+            for site in SITES:
+                name = victim(site)
+                if site == "kube.delete-pod":
+                    if not await pod_gone(client, namespace, name):
+                        pending.append(name)
+                    continue
+                pod = await client.get(PODS, name, namespace=namespace)
+                if pod.status.phase != "Succeeded":
+                    pending.append(f"{name}={pod.status.phase}")
+            return None if pending else ["ok"]
+
+        await eventually(converged, within=120, what="every victim to converge")
+        cloud = fake_cloud(config)
+
+        async def nothing_billed() -> bool:
+            await trio.lowlevel.checkpoint()
+            return not cloud.live_instances()
+
+        await eventually(nothing_billed, within=60, what="no instance left billing")
+        for site in SITES:
+            if site in NO_CONDITION or site in LATE:
+                continue
+            pod = await client.get(PODS, victim(site), namespace=namespace)
+            condition = {c.type: c for c in pod.status.conditions}.get("vk-trio.io/Reconciled")
+            assert condition is None or condition.status == "True", site
+        assert await healthz(agent) == 200
 
 
 async def test_a_failing_list_keeps_the_agent_up_and_it_converges_once_it_works(
     controlplane: ControlPlane, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = agent_config(controlplane, tmp_path)
-    with faults(monkeypatch) as injector:
-        async with (
-            admin_client(controlplane) as client,
-            running_agent(
-                config, controlplane, make_provider=faulty_agent(config, injector)
-            ) as agent,
-        ):
-            injector.exempt.add(id(client))
-            injector.arm("provider.list", "*")
-            await client.create(PODS, manifest("p", config.node_name), namespace=namespace)
+    async with faulty_node(controlplane, tmp_path, monkeypatch) as node:
+        config, injector, client, agent = node.config, node.injector, node.client, node.agent
+        injector.arm("provider.list", "*")
+        await client.create(PODS, manifest("p", config.node_name), namespace=namespace)
 
-            async def failing() -> bool:
-                return injector.hits["provider.list"] >= 3
+        async def failing() -> bool:
+            return injector.hits["provider.list"] >= 3
 
-            await eventually(failing, within=60, what="the list to fail repeatedly")
-            assert await healthz(agent) == 200 and agent.sync.faults >= 3
-            injector.disarm()
+        await eventually(failing, within=60, what="the list to fail repeatedly")
+        assert await healthz(agent) == 200 and agent.sync.faults >= 3
+        injector.disarm()
 
-            async def done() -> bool:
-                pod = await client.get(PODS, "p", namespace=namespace)
-                return pod.status.phase == "Succeeded"
+        async def done() -> bool:
+            pod = await client.get(PODS, "p", namespace=namespace)
+            return pod.status.phase == "Succeeded"
 
-            await eventually(done, within=60, what="the pod to complete once lists work")
+        await eventually(done, within=60, what="the pod to complete once lists work")
