@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 import yaml
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from fuzz.budget import FUZZ
@@ -55,7 +55,7 @@ _CHARS = st.characters(
 _SCALARS: st.SearchStrategy[Any] = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(),
+    st.integers(min_value=-(2**200), max_value=2**200),
     st.floats(allow_nan=False),
     st.text(_CHARS, max_size=60),
 )
@@ -163,6 +163,8 @@ def _ours(text: str) -> Any:
 
 @FUZZ
 @given(text=st.text())
+@example(text="current-context: 0x" + "f" * 5000)  # str() of that int raised ValueError later
+@example(text="a: 0b" + "1" * 20000)
 def test_any_text_parses_or_raises_config_error(text: str) -> None:
     try:
         _ours(text)
