@@ -5,6 +5,8 @@ pod uses them, and no pod rents more disk than the node allows."""
 
 from __future__ import annotations
 
+import json
+
 import httpx2
 import pytest
 import trio
@@ -146,3 +148,28 @@ async def test_no_pod_rents_more_disk_than_the_node_allows(sim: RunPodSim) -> No
     fine = spec("uid-f", need=Requirements(gpu_count=1, disk_gb=150.5))
     provider.check(fine)
     await provider.aclose()
+
+
+async def test_a_creation_time_without_an_offset_in_year_one_does_not_stop_the_list() -> None:
+    # a naive datetime was read in local time: year 1 made timestamp() raise ValueError while
+    # list() sorted the node's pods to find duplicates
+    pods = [
+        {"id": f"p{i}", "name": f"vk-trio.{NODE}.uid-a.0", "status": "RUNNING", "createdAt": when}
+        for i, when in enumerate(["0001-01-01", "2025-01-01T00:00:00Z"])
+    ]
+    body = json.dumps({"pods": pods}).encode()
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/v2/pods":
+            return httpx2.Response(200, content=body)
+        return httpx2.Response(204 if request.method == "DELETE" else 404)
+
+    client = RunPodClient(
+        api_key="k", base_url="https://rp.test", transport=httpx2.MockTransport(handle)
+    )
+    provider = RunPodProvider(NODE, client=client)
+    try:
+        (kept,) = await provider.list()  # the newer duplicate was deleted, the oldest kept
+    finally:
+        await provider.aclose()
+    assert kept.instance_id == "p0"

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from datetime import datetime
+from datetime import UTC, datetime
 
 from vk_trio.decoding import ascii_digits
 from vk_trio.providers.base import Instance, InstanceSpec, InstanceState, Port
@@ -144,12 +144,15 @@ def wants_marker(pod: models.Pod) -> bool:
 
 
 def parse_time(text: str | None) -> datetime | None:
-    if not text:
+    """An RFC 3339 time of RunPod's, always timezone-aware (a time without an offset is UTC:
+    a naive datetime would be read in local time, and year 1 then breaks ``timestamp()``)."""
+    if not text or len(text) > 64:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _port(text: str) -> bool:
