@@ -266,6 +266,15 @@ async def healthz(agent: Agent) -> int:
         return (await http.get("/healthz")).status_code
 
 
+async def faults_counted(agent: Agent, where: str) -> float:
+    async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{agent.health_port}") as http:
+        text = (await http.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("vk_trio_faults_total{") and f'where="{where}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no vk_trio_faults_total for {where}")
+
+
 async def events_of(client: KubeClient, ns: str, name: str) -> list[Event]:
     listed: ObjectList[Event] = await client.list(
         EVENTS, namespace=ns, field_selector=f"involvedObject.name={name}"
@@ -345,6 +354,7 @@ async def test_an_unexpected_exception_at_any_site_stays_that_pods_problem(
         await eventually(
             late_sites_hit, within=60, what=f"the late sites to fault ({injector.hits})"
         )
+        assert await faults_counted(agent, "reconcile") >= len(SITES) - 2
         assert await healthz(agent) == 200
         for site, kind in SITES.items():
             name = victim(site)
@@ -412,6 +422,7 @@ async def test_a_failing_list_keeps_the_agent_up_and_it_converges_once_it_works(
 
         await eventually(failing, within=60, what="the list to fail repeatedly")
         assert await healthz(agent) == 200 and agent.sync.faults >= 3
+        assert await faults_counted(agent, "status_loop") >= 3
         injector.disarm()
 
         async def done() -> bool:
