@@ -173,3 +173,30 @@ async def test_a_creation_time_without_an_offset_in_year_one_does_not_stop_the_l
     finally:
         await provider.aclose()
     assert kept.instance_id == "p0"
+
+
+async def test_an_id_with_a_control_character_is_one_quoted_path_segment() -> None:
+    # found by fuzz/test_cloud_answers.py: deleting a duplicate whose id was "q\x1f" raised
+    # httpx2.InvalidURL out of list()
+    pods = [
+        {"id": pid, "name": f"vk-trio.{NODE}.uid-a.0", "status": "RUNNING", "createdAt": when}
+        for pid, when in [("p1", "2025-01-01T00:00:00Z"), ("q\x1f/../x", "2025-02-01T00:00:00Z")]
+    ]
+    deleted: list[str] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "DELETE":
+            deleted.append(request.url.raw_path.decode())
+            return httpx2.Response(404)
+        return httpx2.Response(200, json={"pods": pods})
+
+    client = RunPodClient(
+        api_key="k", base_url="https://rp.test", transport=httpx2.MockTransport(handle)
+    )
+    provider = RunPodProvider(NODE, client=client)
+    try:
+        (kept,) = await provider.list()
+    finally:
+        await provider.aclose()
+    assert kept.instance_id == "p1"
+    assert deleted == ["/v2/pods/q%1F%2F..%2Fx"]

@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx2
 import msgspec
@@ -181,7 +182,7 @@ class RunPodClient:
         return listing
 
     async def get_pod(self, pod_id: str) -> models.Pod | None:
-        response = await self.send("GET", f"/v2/pods/{pod_id}", idempotent=True)
+        response = await self.send("GET", f"/v2/pods/{_segment(pod_id)}", idempotent=True)
         if response.status_code == 404:
             return None
         return self._decode(response, models.Pod, f"get pod {pod_id}")
@@ -197,7 +198,7 @@ class RunPodClient:
 
     async def delete_pod(self, pod_id: str) -> None:
         """Terminate (never merely stop: a stopped pod keeps billing its disk); gone is fine."""
-        response = await self.send("DELETE", f"/v2/pods/{pod_id}", idempotent=True)
+        response = await self.send("DELETE", f"/v2/pods/{_segment(pod_id)}", idempotent=True)
         if response.status_code in (200, 204, 404):
             return
         raise error_for(response, f"delete pod {pod_id}")
@@ -220,7 +221,8 @@ class RunPodClient:
     async def delete_registry(self, registry_id: str) -> bool:
         """Delete a registry credential; False when RunPod refuses because a pod still uses it
         (400), True when it is gone (404 included)."""
-        response = await self.send("DELETE", f"/v2/registries/{registry_id}", idempotent=True)
+        path = f"/v2/registries/{_segment(registry_id)}"
+        response = await self.send("DELETE", path, idempotent=True)
         if response.status_code in (200, 204, 404):
             return True
         if response.status_code == 400:
@@ -248,7 +250,7 @@ class RunPodClient:
         headers = {"accept": "text/event-stream"}
         if last_event_id:
             headers["last-event-id"] = last_event_id
-        path = f"/v2/pods/{pod_id}/logs"
+        path = f"/v2/pods/{_segment(pod_id)}/logs"
         timeout = httpx2.Timeout(30.0, connect=10.0, read=None)
         try:
             async with self._http.stream(
@@ -322,6 +324,12 @@ def _detail(response: httpx2.Response) -> str:
     if problem.errors:
         detail = f"{detail} {'; '.join(str(e) for e in problem.errors[:10])}".strip()
     return detail[:MAX_DETAIL]
+
+
+def _segment(identifier: str) -> str:
+    """An id RunPod gave us, as one URL path segment: percent-encoded, so that an id with a
+    control character, a ``/`` or ``..`` in it is still one harmless segment (a 404)."""
+    return quote(identifier, safe="")
 
 
 def _retry_after(response: httpx2.Response) -> float | None:

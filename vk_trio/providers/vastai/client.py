@@ -259,7 +259,7 @@ class VastClient:
         for _ in range(RESULT_POLLS):
             try:
                 response = await self._plain.get(url)
-            except httpx2.TransportError as exc:
+            except (httpx2.TransportError, httpx2.InvalidURL) as exc:
                 raise ProviderUnavailable(f"Vast.ai logs of {instance_id}: {exc!r}") from exc
             if response.status_code == 200:
                 return response.text
