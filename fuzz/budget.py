@@ -54,7 +54,7 @@ HOSTILE_TEXT = st.sampled_from(
         "[" * 100,
     ]
 )
-TEXT = HOSTILE_TEXT | st.text(max_size=40)
+TEXT = HOSTILE_TEXT | st.text(max_size=24)
 NUMBERS = (
     st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
@@ -63,9 +63,11 @@ NUMBERS = (
 SCALARS: st.SearchStrategy[Any] = st.none() | st.booleans() | NUMBERS | TEXT
 JSON: st.SearchStrategy[Any] = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
-    max_leaves=12,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=6,
 )
+# A field's value: mostly a scalar (cheap to draw), now and then a whole document.
+VALUES: st.SearchStrategy[Any] = st.one_of(SCALARS, SCALARS, SCALARS, JSON)
 
 
 def nested(depth: int) -> bytes:

@@ -13,7 +13,7 @@ import httpx2
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fuzz.budget import FUZZ, JSON, NUMBERS, TEXT, nested
+from fuzz.budget import FUZZ, JSON, TEXT, VALUES, nested
 from vk_trio.errors import InvalidInput
 from vk_trio.providers.base import CloudError, Requirements
 from vk_trio.providers.runpod import RunPodProvider, mapping
@@ -26,7 +26,6 @@ from vk_trio.providers.vastai.translate import owner
 NODE = "fz"
 ATTEMPTS = st.sampled_from(["0", "1", "²", "9" * 30, "", "-1", "٣"]) | TEXT
 UIDS = st.sampled_from(["uid-a", "uid-b", ""]) | TEXT
-VALUES: st.SearchStrategy[Any] = JSON | NUMBERS | TEXT
 
 
 @st.composite
