@@ -200,3 +200,23 @@ async def test_an_id_with_a_control_character_is_one_quoted_path_segment() -> No
         await provider.aclose()
     assert kept.instance_id == "p1"
     assert deleted == ["/v2/pods/q%1F%2F..%2Fx"]
+
+
+async def test_a_gpu_type_the_catalog_cannot_describe_is_skipped_not_fatal() -> None:
+    catalog = {
+        "gpus": [
+            {"id": "odd", "price": {"secure": -1}},
+            {"id": "junk", "memory": "lots"},
+            {"id": "NVIDIA A40", "memory": 48, "secure": True, "price": {"secure": 0.4}},
+        ]
+    }
+    client = RunPodClient(
+        api_key="k",
+        base_url="https://rp.test",
+        transport=httpx2.MockTransport(lambda request: httpx2.Response(200, json=catalog)),
+    )
+    try:
+        gpus = await client.gpu_types(count=1, cloud="SECURE")
+    finally:
+        await client.aclose()
+    assert [g.id for g in gpus] == ["NVIDIA A40"]

@@ -208,7 +208,14 @@ class RunPodClient:
     async def gpu_types(self, *, count: int, cloud: str) -> list[models.GpuType]:
         params = {"include": "AVAILABILITY", "product": "POD", "count": str(count), "cloud": cloud}
         response = await self.send("GET", "/v2/catalog/gpus", params=params, idempotent=True)
-        return self._decode(response, models.GpuTypeList, "list GPU types").gpus
+        raw = self._decode(response, models.RawGpuTypeList, "list GPU types").gpus
+        gpus: list[models.GpuType] = []
+        for item in raw:  # a GPU type that cannot be read (a negative price...) is no offer
+            try:
+                gpus.append(decoding.json_typed(item, models.GpuType, what="RunPod GPU type"))
+            except InvalidInput:
+                continue
+        return gpus
 
     async def list_registries(self) -> list[models.Registry]:
         response = await self.send("GET", "/v2/registries", idempotent=True)

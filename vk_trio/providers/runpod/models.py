@@ -8,6 +8,8 @@ ones get defaults, so a new field in RunPod's answers never breaks the node.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -99,14 +101,18 @@ class Problem(msgspec.Struct, kw_only=True):
     errors: list[str] | None = None
 
 
+Price = Annotated[float, msgspec.Meta(ge=0, le=1e6)]  # $/h; a negative or huge one is no offer
+Count = Annotated[int, msgspec.Meta(ge=0, le=1024)]
+
+
 class GpuPrice(msgspec.Struct, kw_only=True):
-    secure: float = 0.0
-    community: float = 0.0
+    secure: Price = 0.0
+    community: Price = 0.0
 
 
 class GpuMaxCount(msgspec.Struct, kw_only=True):
-    secure: int = 0
-    community: int = 0
+    secure: Count = 0
+    community: Count = 0
 
 
 class DataCenterAvailability(msgspec.Struct, kw_only=True):
@@ -118,7 +124,7 @@ class DataCenterAvailability(msgspec.Struct, kw_only=True):
 class GpuType(msgspec.Struct, kw_only=True, rename="camel"):
     id: str
     name: str = ""
-    memory: int = 0
+    memory: Annotated[int, msgspec.Meta(ge=0, le=2**20)] = 0
     secure: bool = False
     community: bool = False
     price: GpuPrice = msgspec.field(default_factory=GpuPrice)
@@ -129,6 +135,12 @@ class GpuType(msgspec.Struct, kw_only=True, rename="camel"):
 
 class GpuTypeList(msgspec.Struct, kw_only=True):
     gpus: list[GpuType]
+
+
+class RawGpuTypeList(msgspec.Struct, kw_only=True):
+    """The catalog with each GPU type left undecoded: one odd entry is skipped, not fatal."""
+
+    gpus: list[msgspec.Raw]
 
 
 class Registry(msgspec.Struct, kw_only=True):
