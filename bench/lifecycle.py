@@ -187,6 +187,10 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
             "reconcile_interval": reconcile_interval,
             "health_server_address": "127.0.0.1:0",
             "node_ip": "127.0.0.1",
+            # room for every pod of the run: beyond the node's capacity the agent would reject
+            # them, as a kubelet does (pods/admission.py)
+            "max_pods": max(pods, big) + 10,
+            "gpus": max(pods, big),
         },
         work,
     )

@@ -9,6 +9,7 @@ from, and what would be accepted: nothing starts half-configured.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -55,6 +56,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     vast_api_url: str = "https://console.vast.ai"
     fake_state_file: str | None = None
     leader_elect: bool = False
+    max_disk_gb: int = 1000  # the largest disk a pod may rent, whatever it asks for
+    registry_deny_cidrs: tuple[str, ...] = ("169.254.0.0/16", "fe80::/10")
 
     def taint_parts(self) -> tuple[str, str, str] | None:
         """(key, value, effect) of the node taint, or None when disabled."""
@@ -148,13 +151,26 @@ SETTINGS: tuple[Setting, ...] = (
         ("LEADER_ELECT",),
         "run as one of several replicas: only the Lease holder acts",
     ),
+    Setting(
+        "max_disk_gb",
+        "--max-disk-gb",
+        ("MAX_DISK_GB",),
+        "largest disk in GB one pod may rent (ephemeral-storage, disk annotations)",
+    ),
+    Setting(
+        "registry_deny_cidrs",
+        "--registry-deny-cidrs",
+        ("REGISTRY_DENY_CIDRS",),
+        "comma-separated address ranges image registry lookups must not reach "
+        "(metadata addresses are always refused)",
+    ),
 )
 _FIELDS = {s.field: s for s in SETTINGS}
 
 
 def _coerce(field: str, raw: Any, origin: str) -> Any:
     """Turn a string from env/flags into the field's type (TOML values are already typed)."""
-    if field == "datacenter_ids":
+    if field in ("datacenter_ids", "registry_deny_cidrs"):
         if isinstance(raw, str):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         return tuple(raw)
@@ -246,6 +262,13 @@ def validate(config: Config) -> None:
         raise bad("kube_qps", "QPS must be positive and burst at least 1")
     if config.max_gpu_price is not None and config.max_gpu_price <= 0:
         raise bad("max_gpu_price", "must be a positive $/hour")
+    if not 1 <= config.max_disk_gb <= 1_000_000:
+        raise bad("max_disk_gb", f"{config.max_disk_gb} is not a whole number of GB in 1..1000000")
+    for cidr in config.registry_deny_cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise bad("registry_deny_cidrs", f"{cidr!r} is not an address range") from None
     parse_address(config.health_server_address, field="health_server_address")
     taint = config.taint_parts()
     if taint is not None and (not taint[0] or taint[2] not in TAINT_EFFECTS):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import trio
 
 from vk_trio.config import Config, parse_address
+from vk_trio.errors import ConfigError
 from vk_trio.health import health_router
 from vk_trio.httpserver import serve
 from vk_trio.kube.auth import resolve_credentials
@@ -32,6 +33,7 @@ from vk_trio.logs import get_logger
 from vk_trio.node.heartbeat import RENEW_INTERVAL, LeaseStats, run_lease, run_status_heartbeat
 from vk_trio.node.registration import NodeRegistrar, NodeState
 from vk_trio.observability import agent_families
+from vk_trio.pods.admission import Admission, Capacity
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.env import KubeObjectSource
 from vk_trio.pods.instances import InstanceView
@@ -177,7 +179,14 @@ async def _run_pods(
     task_status: trio.TaskStatus[Agent],
 ) -> None:
     config = agent.config
-    cache = agent.cache = PodCache(agent.queue.add)
+    try:
+        capacity = Capacity.of(
+            pods=config.max_pods, cpu=config.cpu, memory=config.memory, gpus=config.gpus
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--cpu/--memory: {exc}") from None
+    admission = Admission(capacity)
+    cache = agent.cache = PodCache(agent.queue.add, admission=admission)
     view = InstanceView()
     events = agent.events = EventRecorder(client, component="vk-trio", host=config.node_name)
     await nursery.start(events.run)
@@ -188,6 +197,7 @@ async def _run_pods(
         events=events,
         node_name=config.node_name,
         node_ip=registrar.node_ip,
+        max_disk_gb=config.max_disk_gb,
     )
     reconciler = agent.reconciler = Reconciler(
         client=client,
@@ -199,6 +209,7 @@ async def _run_pods(
         provisioner=provisioner,
         node_ip=registrar.node_ip,
         poke=Poke(),
+        admission=admission,
     )
     await nursery.start(
         lambda task_status: watch_resource(

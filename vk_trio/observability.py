@@ -101,4 +101,19 @@ def agent_families(agent: Agent) -> list[Family]:
             agent.events_dropped(), node
         )
     )
+    reconciles = agent.reconciler.failures.log.reported if agent.reconciler is not None else 0
+    faults = Family(
+        "vk_trio_faults_total",
+        "counter",
+        "Unexpected failures caught, reported and retried (vk_trio/faults.py), by where",
+    )
+    faults.add(reconciles, {**node, "where": "reconcile"})
+    faults.add(agent.sync.faults, {**node, "where": "status_loop"})
+    faults.add(agent.watch.handler_faults, {**node, "where": "watch_consumer"})
+    families.append(faults)
+    families.append(
+        Family(
+            "vk_trio_unreadable_objects_total", "counter", "Pods the watch could not decode"
+        ).add(agent.watch.unreadable, node)
+    )
     return families

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 import trio
 
 from vk_trio.errors import KubeError, NotFound
+from vk_trio.faults import FaultLog
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import ObjectMeta, ObjectReference, Pod
 from vk_trio.kube.resources import EVENTS
@@ -52,6 +53,7 @@ NORMAL = "Normal"
 WARNING = "Warning"
 
 _log = get_logger("vk_trio.kube.events")
+_faults = FaultLog()
 
 Key = tuple[str, str, str, str]  # (object, type, reason, message)
 
@@ -137,7 +139,7 @@ class EventRecorder:
 
     async def record(self, ref: ObjectReference, *, type: str, reason: str, message: str) -> None:
         obj = ref.uid or f"{ref.namespace}/{ref.name}"
-        text = self._aggregate(obj, type, reason, scrub(message)[:1024])
+        text = self._aggregate(obj, type, reason, scrub(message, pod_uid=ref.uid or None)[:1024])
         key = (obj, type, reason, _key_message(text))
         waiting = self._queue.get(key) if self._running else None
         if waiting is not None:  # the same Event is waiting: one write carries both
@@ -223,10 +225,9 @@ class EventRecorder:
             self._remember(
                 key, _Seen(name=name, count=item.count, first=now, at=trio.current_time())
             )
-        except KubeError as exc:
-            _log.warning(
-                "could not record event %s on %s/%s: %s", reason, ref.namespace, ref.name, exc
-            )
+        except Exception as exc:  # an Event is never worth stopping the recorder for
+            what = f"recording event {reason} on {ref.namespace}/{ref.name}"
+            _faults.failed("write", exc, log=_log, what=what, routine=KubeError)
 
     async def _bump(
         self, namespace: str, seen: _Seen, now: datetime, message: str, limiter: TokenBucket

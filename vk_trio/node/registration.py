@@ -20,6 +20,7 @@ import trio
 from vk_trio import __version__
 from vk_trio.config import Config
 from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio.faults import FaultLog
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Node
 from vk_trio.kube.resources import NODES
@@ -28,6 +29,7 @@ from vk_trio.kube.watch import Changed, Synced, watch_resource
 from vk_trio.logs import get_logger
 
 _log = get_logger("vk_trio.node")
+_faults = FaultLog()
 
 PRESSURE_CONDITIONS = (
     ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -210,7 +212,13 @@ async def _retrying(action: Callable[[], Any], *, delay: float = 1.0) -> None:
         try:
             await action()
             return
-        except KubeError as exc:
-            _log.warning("retrying in %.0fs: %s", delay, exc)
+        except Exception as exc:  # whatever failed, the node must come back
+            _faults.failed(
+                "ensure",
+                exc,
+                log=_log,
+                what=f"registering the node (retry in {delay:.0f}s)",
+                routine=KubeError,
+            )
             await trio.sleep(delay)
             delay = min(delay * 2, 30)

@@ -6,7 +6,8 @@ the reconciler does not create twice while the next list is still on its way; in
 deleted stay TERMINATING while lists that began before the delete (or a cloud that is slow to
 forget) still show them, so the reconciler does not delete twice (a second DELETE answered 404).
 Only when a deleted instance is still listed ``REDELETE_AFTER`` later is it deleted again: the
-first delete may have been lost.
+first delete may have been lost. An instance the provider listed but could not read
+(``Instance.unreadable``) keeps its last good view here.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ class InstanceView:
         """
         fresh: dict[str, dict[str, Instance]] = defaultdict(dict)
         for listed in instances:
-            inst = listed
+            held = self._by_pod.get(listed.pod_uid, {}).get(listed.instance_id)
+            # an unreadable one keeps its last good view, which beats none (the provider said why)
+            inst = held if listed.unreadable and held is not None else listed
             if not self.may_delete(inst) and inst.state is not InstanceState.TERMINATING:
                 inst = replace(inst, state=InstanceState.TERMINATING)  # our delete is under way
             fresh[inst.pod_uid][inst.instance_id] = inst

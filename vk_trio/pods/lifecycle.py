@@ -34,15 +34,18 @@ def should_restart(restart_policy: str, exit_code: int) -> bool:
 
 def terminated_from(instance: Instance, *, now: datetime) -> Terminated:
     """How an EXITED or FAILED instance ended, as a container state."""
+    exit_code = instance.exit_code
+    if exit_code is not None and not -(2**31) <= exit_code < 2**31:
+        exit_code = None  # a status field is int32: a code beyond it is no code we can show
     if instance.state is InstanceState.FAILED:
-        code = instance.exit_code if instance.exit_code is not None else 128
+        code = exit_code if exit_code is not None else 128
         reason = "ContainerCannotRun" if instance.started_at is None else "Error"
         message = instance.message or "the provider reported the instance failed"
-    elif instance.exit_code is None:
+    elif exit_code is None:
         code, reason = 1, "Error"
         message = instance.message or "the container exited; its exit code is unknown"
     else:
-        code = instance.exit_code
+        code = exit_code
         reason = "Completed" if code == 0 else "Error"
         message = instance.message
     return Terminated(

@@ -16,16 +16,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vk_trio import imageref
 from vk_trio.errors import KubeError, NotFound
+from vk_trio.imageref import InvalidImageName
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import Pod, Secret
 from vk_trio.kube.resources import JOBS, SECRETS
-from vk_trio.logs import pod_logger, redact
+from vk_trio.logs import pod_logger, redact_for_pod, scrub
 from vk_trio.pacing import Backoff
 from vk_trio.pods import audit
 from vk_trio.pods.env import EnvError, MissingReference, ObjectSource, resolve_env
-from vk_trio.pods.pull_secrets import credential_for
+from vk_trio.pods.pull_secrets import pull_credential
 from vk_trio.pods.record import PodRecord, Terminated, Waiting
 from vk_trio.pods.translate import check_pod, to_instance_spec
 from vk_trio.providers.base import (
@@ -46,6 +48,7 @@ from vk_trio.providers.placement import place
 RETRY = Backoff(initial=2.0, factor=2.0, maximum=60.0)
 SLOW_RETRY = 300.0  # an account problem or a bad annotation: a human has to act first
 CREATING = "ContainerCreating"
+MAX_MESSAGE = 2048  # characters of a cloud's error shown in the pod's status
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,9 @@ class Provisioner:
         events: EventRecorder,
         node_name: str,
         node_ip: str,
+        max_disk_gb: float | None = None,
     ) -> None:
+        self.max_disk_gb = max_disk_gb
         self.client = client
         self.provider = provider
         self.objects = objects
@@ -87,6 +92,8 @@ class Provisioner:
         return {}
 
     async def registry_auth(self, pod: Pod, image: str) -> RegistryAuth | None:
+        """The credential for ``image`` from the pod's imagePullSecrets; a Secret that is
+        missing or cannot be read is skipped with a Warning Event, as the kubelet does."""
         secrets: list[Secret] = []
         for ref in pod.spec.image_pull_secrets:
             try:
@@ -99,25 +106,45 @@ class Provisioner:
                     "FailedToRetrieveImagePullSecret",
                     f"imagePullSecret {ref.name!r} not found; pulling {image} without it",
                 )
-        return credential_for(image, secrets)
+        lookup = pull_credential(image, secrets)
+        for name, why in lookup.unreadable:
+            await self.events.warning(
+                pod,
+                "FailedToRetrieveImagePullSecret",
+                f"imagePullSecret {name!r} cannot be read ({why}); pulling {image} without it",
+            )
+        return lookup.auth
 
     async def build_spec(self, pod: Pod, record: PodRecord) -> InstanceSpec:
         check_pod(pod)
         container = pod.spec.containers[0]
+        imageref.parse(container.image)  # InvalidImageName: the pod waits for a fixed image
         annotations = {**await self.job_annotations(pod), **pod.metadata.annotations}
         env = await resolve_env(pod, container, source=self.objects, host_ip=self.node_ip)
-        redact(*(env.values[name] for name in env.secret_names))  # never in a log line or Event
+        auth = await self.registry_auth(pod, container.image)
+        # a safety net: no secret value is ever passed to a log call or an Event, and should a
+        # cloud echo one back in an error, this pod's lines and Events scrub it
+        secrets = [env.values[name] for name in env.secret_names]
+        redact_for_pod(pod.metadata.uid, [*secrets, auth.password if auth else None])
         for warning in env.warnings:
             await self.events.warning(pod, warning.reason, warning.message)
-        return to_instance_spec(
+        spec = to_instance_spec(
             pod,
             node_name=self.node_name,
             env=env.values,
             secret_env_names=env.secret_names,
-            registry_auth=await self.registry_auth(pod, container.image),
+            registry_auth=auth,
             annotations=annotations,
             attempt=record.attempt,
         )
+        disk = spec.need.disk_gb
+        if self.max_disk_gb is not None and disk is not None and disk > self.max_disk_gb:
+            raise InvalidSpec(
+                f"spec.containers[0] ({container.name}).resources[ephemeral-storage]: "
+                f"{disk:g} GB is more disk than this node rents for one pod ({self.max_disk_gb:g}"
+                " GB, --max-disk-gb)"
+            )
+        return spec
 
     async def provision(
         self, pod: Pod, record: PodRecord, *, wanted: Callable[[], bool] | None = None
@@ -137,6 +164,10 @@ class Provisioner:
             record.problem = Waiting(reason=exc.reason, message=exc.message)
             record.waiting = Waiting(reason=CREATING, message=f"waiting: {exc.message}")
             await self.events.warning(pod, exc.reason, exc.message)
+            return self._slow_retry(log, record)
+        except InvalidImageName as exc:  # the kubelet's InvalidImageName: the image can be fixed
+            record.waiting = Waiting(reason="InvalidImageName", message=str(exc))
+            await self.events.warning(pod, "InspectFailed", f"Failed to parse the image: {exc}")
             return self._slow_retry(log, record)
         except MissingReference as exc:
             record.waiting = Waiting(reason=exc.reason, message=str(exc))
@@ -163,18 +194,18 @@ class Provisioner:
             await self.events.warning(pod, exc.reason, exc.message)
             return self._slow_retry(log, record)
         except (PaymentRequired, ProviderAuthFailed) as exc:
-            record.waiting = Waiting(reason=CREATING, message=f"{exc.reason}: {exc.message}")
+            record.waiting = Waiting(reason=CREATING, message=_said(pod, exc))
             await self.events.warning(pod, exc.reason, exc.message)
             return self._slow_retry(log, record)
         except NoCapacity as exc:
             record.problem = Waiting(reason=exc.reason, message=exc.message)  # ProviderReady
             record.waiting = Waiting(
-                reason=CREATING, message=f"waiting for capacity: {exc.message}"
+                reason=CREATING, message=f"waiting for capacity: {_said(pod, exc, reason=False)}"
             )
             await self.events.warning(pod, exc.reason, exc.message)
             return self._retry(record, log=log, why=f"{exc.reason}: {exc.message}")
         except CloudError as exc:
-            record.waiting = Waiting(reason=CREATING, message=f"{exc.reason}: {exc.message}")
+            record.waiting = Waiting(reason=CREATING, message=_said(pod, exc))
             await self.events.warning(pod, exc.reason, exc.message)
             why = f"{exc.reason}: {exc.message}"
             return self._retry(record, retry_after=exc.retry_after, log=log, why=why)
@@ -208,8 +239,16 @@ class Provisioner:
         """The pod can never run here: Failed with a reason that names the field."""
         log = pod_logger(pod.metadata.namespace, pod.metadata.name, pod.metadata.uid)
         log.info("cannot run here, failing the pod: %s: %s", reason, message)
+        message = scrub(message, pod_uid=pod.metadata.uid)[:MAX_MESSAGE]
         record.failure = Waiting(reason=reason, message=message)
         record.final = Terminated(exit_code=1, reason="ContainerCannotRun", message=message)
         record.waiting = None
         await self.events.warning(pod, "Failed", f"{reason}: {message}")
         return Outcome()
+
+
+def _said(pod: Pod, exc: CloudError, *, reason: bool = True) -> str:
+    """A cloud's error as the pod's status shows it: this pod's secrets scrubbed (a cloud may
+    echo a request back), and short."""
+    text = f"{exc.reason}: {exc.message}" if reason else exc.message
+    return scrub(text, pod_uid=pod.metadata.uid)[:MAX_MESSAGE]

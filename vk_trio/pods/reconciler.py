@@ -10,6 +10,13 @@ Money is data: every path that ends a pod (finished, failed, deleted, force-dele
 deletes its instances, and an instance whose pod no longer exists is deleted by status_sync.
 Every rental and termination is logged at info level (pod, instance, GPU, $/h, billed time), so
 an operator can follow the money in the daemon's own log.
+
+Fault isolation: ``sync`` never lets an ``Exception`` out; pods/failures.py retries it and,
+for anything but a KubeError or CloudError, names it on the pod (Event and condition). The
+other pods never notice; ``trio.Cancelled`` and other BaseExceptions pass through untouched.
+
+Admission: a pod the node's capacity cannot hold (pods/admission.py) is Failed the way the
+kubelet rejects it (``OutOfnvidia.com/gpu``...), before anything is rented.
 """
 
 from __future__ import annotations
@@ -21,23 +28,25 @@ from datetime import datetime
 
 import trio
 
-from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio.errors import Conflict, NotFound
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import PODS
 from vk_trio.kube.timefmt import utcnow
-from vk_trio.logs import pod_logger
+from vk_trio.logs import forget_pod, get_logger
 from vk_trio.metrics import Histogram
 from vk_trio.pods import audit, lifecycle
+from vk_trio.pods.admission import REJECTED_PREFIX, Admission
 from vk_trio.pods.cache import PodCache
+from vk_trio.pods.failures import Failures
 from vk_trio.pods.instances import InstanceView
 from vk_trio.pods.provisioning import Provisioner
 from vk_trio.pods.queue import WorkQueue
 from vk_trio.pods.record import PodRecord, Waiting
 from vk_trio.pods.recovery import ATTEMPT_ANNOTATION, record_from_pod
 from vk_trio.pods.status import pod_status, status_patch
-from vk_trio.providers.base import CloudError, Instance, InstanceState, Provider
+from vk_trio.providers.base import Instance, InstanceState, Provider
 
 DELETE_POLL = 1.0  # while waiting for an instance to be gone
 PROVISIONING_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
@@ -68,6 +77,7 @@ class Reconciler:
         provisioner: Provisioner,
         node_ip: str,
         poke: Poke,
+        admission: Admission | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -78,7 +88,11 @@ class Reconciler:
         self.provisioner = provisioner
         self.node_ip = node_ip
         self.poke = poke
+        self.admission = admission
         self.records: dict[str, PodRecord] = {}
+        self.failures = Failures(
+            queue=queue, events=events, records=self.records, write_status=self._write_status
+        )
         # first-seen → first Running, per pod (the user's "how long until my GPU runs")
         self.provisioning = Histogram(PROVISIONING_BUCKETS)
 
@@ -109,8 +123,11 @@ class Reconciler:
         return bool(self.view.pod_uids() and not self.records)
 
     async def sync(self, uid: str) -> None:
-        """The queue's worker: never raises for a retryable problem, it reschedules."""
+        """The queue's worker: never raises an Exception; whatever failed is retried later."""
         pod = self.cache.get(uid)
+        held = self.records.get(uid)
+        if held is not None:
+            held.fault = None  # this attempt's outcome decides the condition
         try:
             if pod is None:
                 await self._sync_gone(uid)
@@ -118,21 +135,26 @@ class Reconciler:
                 await self._sync_deletion(pod)
             else:
                 await self._sync_active(pod)
-        except (KubeError, CloudError) as exc:
-            meta = pod.metadata if pod is not None else None
-            log = pod_logger(meta.namespace, meta.name, uid) if meta else pod_logger("", "", uid)
-            log.warning("reconcile failed, retrying: %s", exc)
-            self.queue.add_after(uid, getattr(exc, "retry_after", None) or 2.0)
+        except Exception as exc:  # never Cancelled: that is no Exception (faults.py)
+            await self.failures.failed(uid, pod, exc)
+        else:
+            self.failures.succeeded(uid)
 
     # --- pods that are gone from the API ---------------------------------------------------
 
     async def _sync_gone(self, uid: str) -> None:
         """Force-deleted (or finished and deleted): no instance may outlive it."""
+        unreadable = self.cache.unreadable(uid)
+        if unreadable is not None:  # it exists, we just cannot read it: hands off its instance
+            name = f"{unreadable.namespace}/{unreadable.name}"
+            _log.debug("pod %s (%s) cannot be decoded; waiting for a readable version", name, uid)
+            return
         alive = await self._delete_instances(self.view.for_pod(uid))
         if alive:
             self.queue.add_after(uid, DELETE_POLL)
         else:
             self.records.pop(uid, None)
+            forget_pod(uid)
 
     async def _delete_instances(self, instances: list[Instance]) -> bool:
         """Ask the provider to delete each; True while any is still listed."""
@@ -183,6 +205,15 @@ class Reconciler:
         if lifecycle.is_terminal_phase(pod.status.phase):
             await self._delete_instances(self.view.for_pod(uid))  # a finished pod pays nothing
             return
+        if self.admission is not None and not self.admission.decided(uid):
+            self.admission.admit([pod])  # the watch's admission failed for it: decide it here
+        rejection = self.admission.rejection(uid) if self.admission is not None else None
+        if rejection is not None and record.failure is None and record.instance is None:
+            record.failure = Waiting(
+                reason=rejection.reason, message=REJECTED_PREFIX + rejection.message
+            )
+            record.waiting = None
+            await self.events.warning(pod, rejection.reason, rejection.message)
         if record.final is None and record.failure is None:
             await self._advance(pod, record, now)
         if record.final is not None or record.failure is not None:
@@ -386,6 +417,9 @@ class Reconciler:
                 subresource="status",
             )
             self.cache.update(updated)
+
+
+_log = get_logger("vk_trio.pods.reconciler")
 
 
 def _choose_current(instances: list[Instance], record: PodRecord) -> Instance | None:

@@ -51,6 +51,9 @@ class PodRecord:
     backoff_until: float | None = None  # trio time before which no restart is attempted
     # A user-fixable problem (e.g. an invalid annotation) shown as a pod condition.
     problem: Waiting | None = None
+    # The last reconcile of this pod failed unexpectedly (a fault, vk_trio/faults.py): shown as
+    # the condition vk-trio.io/Reconciled=False until a reconcile succeeds again.
+    fault: Waiting | None = None
     failures: int = 0  # consecutive failed provisioning attempts (drives the retry backoff)
     crash_streak: int = 0  # consecutive short-lived runs (drives CrashLoopBackOff)
     seen_listed: bool = False  # the current instance appeared in a provider list at least once

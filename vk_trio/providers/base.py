@@ -18,6 +18,9 @@ The contract, which tests/providers/ checks against every implementation:
   ``PaymentRequired`` when the account cannot pay, ``InvalidSpec`` when the cloud refuses the spec.
 * ``list()`` returns every instance tagged with this node, and only those: an untagged or
   foreign instance is never listed, so it is never touched. One call serves all pods of a node.
+  One row the provider cannot read never fails the list: an instance whose id and owner are
+  known comes back ``unreadable`` (providers/rows.py), one whose owner is not known is skipped,
+  and both are logged once; the other instances are listed as usual.
 * ``delete(instance_id)`` terminates (stops billing, including storage) and is idempotent: an
   instance that is already gone is success.
 * ``logs(instance_id, opts)`` yields log lines (providers without logs raise ``LogsUnavailable``).
@@ -183,6 +186,10 @@ class Instance:
     annotations: Mapping[str, str] = field(default_factory=dict)
     restarts: int = 0  # runs of the container on this instance that ended and were restarted
     last_exit: Exit | None = None  # how the latest of those runs ended
+    # The provider listed this instance (we know its id and owner) but could not read the rest
+    # of what it said: the node keeps the last good view of it (or shows it as provisioning),
+    # never rents a second one for its pod, and can still delete it.
+    unreadable: bool = False
 
     @property
     def key(self) -> str:

@@ -161,6 +161,8 @@ async def _runpod(config: Config, nursery: trio.Nursery, env: Mapping[str, str])
         datacenter_ids=config.datacenter_ids,
         max_gpu_price=config.max_gpu_price,
         registry_mirror=mirror,
+        max_disk_gb=config.max_disk_gb,
+        registry_deny=config.registry_deny_cidrs,
     )
 
 
@@ -200,6 +202,8 @@ async def _vastai(config: Config, nursery: trio.Nursery, env: Mapping[str, str])
         max_gpu_price=config.max_gpu_price,
         registry_mirror=mirror,
         trust_env=not loopback,  # a proxy from the environment must not see loopback calls
+        max_disk_gb=config.max_disk_gb,
+        registry_deny=config.registry_deny_cidrs,
     )
 
 

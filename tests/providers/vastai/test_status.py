@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from vk_trio.errors import InvalidInput
 from vk_trio.providers.base import Exit, InstanceState
 from vk_trio.providers.exit_marker import ExitMarker
 from vk_trio.providers.vastai.status import ANNOTATION_PREFIX, decode_row, instance_from
@@ -153,7 +154,22 @@ def test_restarts_in_place_are_reported() -> None:
 
 
 def test_a_row_we_cannot_read_is_an_error_not_a_missing_instance() -> None:
-    import msgspec
-
-    with pytest.raises(msgspec.ValidationError):
+    with pytest.raises(InvalidInput, match=r"\$\.id"):
         decode_row(row(id="forty-two"))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"start_date": "NaN"},  # strict=False would read it as a float NaN
+        {"start_date": 1e300},  # fromtimestamp would overflow
+        {"duration": -5},
+        {"num_gpus": [1]},
+        {"dph_total": "inf"},
+        {"status_msg": "x" * 10_000},
+        {"ports": {"80/tcp": [{"HostPort": 70000}]}},
+    ],
+)
+def test_values_out_of_range_are_refused_as_clean_errors(fields: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        decode_row(row(**fields))

@@ -27,13 +27,16 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx2
 import msgspec
 import trio
 
-from vk_trio import __version__
+from vk_trio import __version__, decoding
+from vk_trio.errors import InvalidInput
 from vk_trio.pacing import Backoff
 from vk_trio.providers.base import (
     CloudError,
@@ -52,9 +55,20 @@ USER_AGENT = f"vk-trio/{__version__} (virtual kubelet; +https://github.com/vk-tr
 DEFAULT_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
 CREATE_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
 CREATES_LEAVE = 0.03  # of each rate-limit window, for the lists that make created pods Ready
+MAX_DETAIL = 500  # characters of an error body shown in messages
 
 T = TypeVar("T")
 _WINDOW = re.compile(r'"?([A-Za-z0-9_-]+)"?\s*((?:;\s*[a-z]+=\d+)+)')
+
+
+@dataclass(frozen=True)
+class PodListing:
+    """The account's pods: those read in full, and those of which only id and name could be
+    read (with why), which the provider must still account for (providers/rows.py)."""
+
+    pods: list[models.Pod] = field(default_factory=list)
+    unreadable: list[tuple[models.PodStub, InvalidInput]] = field(default_factory=list)
+    skipped: list[InvalidInput] = field(default_factory=list)  # not even an id could be read
 
 
 class NotFoundError(CloudError):
@@ -203,21 +217,36 @@ class RunPodClient:
         )
 
     def _decode(self, response: httpx2.Response, kind: type[T], what: str) -> T:
+        """The answer as ``kind``; an answer that is not (not JSON, too big, too deep, a field
+        of another shape) is ProviderUnavailable: retried, never a crash."""
         if response.status_code >= 400:
             raise error_for(response, what)
         try:
-            return msgspec.json.decode(response.content, type=kind)
-        except msgspec.ValidationError as exc:
-            raise ProviderUnavailable(f"RunPod {what}: unexpected answer: {exc}") from exc
+            return decoding.json_typed(response.content, kind, what=f"RunPod {what}")
+        except InvalidInput as exc:
+            raise ProviderUnavailable(f"unexpected answer: {exc}") from exc
 
     # --- pods ----------------------------------------------------------------------------------
 
-    async def list_pods(self) -> list[models.Pod]:
+    async def list_pods(self) -> PodListing:
+        """Every pod of the account; one that cannot be read does not spoil the list."""
         response = await self.send("GET", "/v2/pods", idempotent=True)
-        return self._decode(response, models.PodList, "list pods").pods
+        raw = self._decode(response, models.RawPodList, "list pods").pods
+        listing = PodListing()
+        for item in raw:
+            try:
+                listing.pods.append(decoding.json_typed(item, models.Pod, what="RunPod pod"))
+            except InvalidInput as exc:
+                try:
+                    stub = msgspec.json.decode(item, type=models.PodStub)
+                except (msgspec.MsgspecError, RecursionError):
+                    listing.skipped.append(exc)  # nothing we could act on, nor prove is ours
+                    continue
+                listing.unreadable.append((stub, exc))
+        return listing
 
     async def get_pod(self, pod_id: str) -> models.Pod | None:
-        response = await self.send("GET", f"/v2/pods/{pod_id}", idempotent=True)
+        response = await self.send("GET", f"/v2/pods/{_segment(pod_id)}", idempotent=True)
         if response.status_code == 404:
             return None
         return self._decode(response, models.Pod, f"get pod {pod_id}")
@@ -245,7 +274,7 @@ class RunPodClient:
 
     async def delete_pod(self, pod_id: str) -> None:
         """Terminate (never merely stop: a stopped pod keeps billing its disk); gone is fine."""
-        response = await self.send("DELETE", f"/v2/pods/{pod_id}", idempotent=True)
+        response = await self.send("DELETE", f"/v2/pods/{_segment(pod_id)}", idempotent=True)
         if response.status_code in (200, 204, 404):
             return
         raise error_for(response, f"delete pod {pod_id}")
@@ -255,7 +284,14 @@ class RunPodClient:
     async def gpu_types(self, *, count: int, cloud: str) -> list[models.GpuType]:
         params = {"include": "AVAILABILITY", "product": "POD", "count": str(count), "cloud": cloud}
         response = await self.send("GET", "/v2/catalog/gpus", params=params, idempotent=True)
-        return self._decode(response, models.GpuTypeList, "list GPU types").gpus
+        raw = self._decode(response, models.RawGpuTypeList, "list GPU types").gpus
+        gpus: list[models.GpuType] = []
+        for item in raw:  # a GPU type that cannot be read (a negative price...) is no offer
+            try:
+                gpus.append(decoding.json_typed(item, models.GpuType, what="RunPod GPU type"))
+            except InvalidInput:
+                continue
+        return gpus
 
     async def list_datacenters(self) -> list[models.DataCenter]:
         response = await self.send("GET", "/v2/catalog/datacenters", idempotent=True)
@@ -268,6 +304,17 @@ class RunPodClient:
     async def create_registry(self, request: models.CreateRegistryRequest) -> models.Registry:
         response = await self.send("POST", "/v2/registries", body=request, idempotent=False)
         return self._decode(response, models.Registry, "create registry")
+
+    async def delete_registry(self, registry_id: str) -> bool:
+        """Delete a registry credential; False when RunPod refuses because a pod still uses it
+        (400), True when it is gone (404 included)."""
+        path = f"/v2/registries/{_segment(registry_id)}"
+        response = await self.send("DELETE", path, idempotent=True)
+        if response.status_code in (200, 204, 404):
+            return True
+        if response.status_code == 400:
+            return False
+        raise error_for(response, f"delete registry {registry_id}")
 
     # --- logs ----------------------------------------------------------------------------------
 
@@ -290,7 +337,7 @@ class RunPodClient:
         headers = {"accept": "text/event-stream"}
         if last_event_id:
             headers["last-event-id"] = last_event_id
-        path = f"/v2/pods/{pod_id}/logs"
+        path = f"/v2/pods/{_segment(pod_id)}/logs"
         timeout = httpx2.Timeout(30.0, connect=10.0, read=None)
         try:
             async with self._http.stream(
@@ -341,7 +388,7 @@ async def _events(response: httpx2.Response) -> AsyncGenerator[tuple[str, models
             continue
         try:
             event = msgspec.json.decode(sse.data, type=models.LogEvent)
-        except msgspec.DecodeError:
+        except (msgspec.MsgspecError, RecursionError):  # a line we cannot read is skipped
             continue
         yield sse.id, event
 
@@ -366,11 +413,18 @@ def error_for(response: httpx2.Response, what: str) -> CloudError:
 def _detail(response: httpx2.Response) -> str:
     try:
         problem = msgspec.json.decode(response.content, type=models.Problem)
-    except (msgspec.DecodeError, msgspec.ValidationError, httpx2.ResponseNotRead):
+    except (msgspec.MsgspecError, RecursionError, httpx2.ResponseNotRead):
         return ""
+    detail = str(problem.detail)
     if problem.errors:
-        return f"{problem.detail} {'; '.join(problem.errors)}".strip()
-    return problem.detail
+        detail = f"{detail} {'; '.join(str(e) for e in problem.errors[:10])}".strip()
+    return detail[:MAX_DETAIL]
+
+
+def _segment(identifier: str) -> str:
+    """An id RunPod gave us, as one URL path segment: percent-encoded, so that an id with a
+    control character, a ``/`` or ``..`` in it is still one harmless segment (a 404)."""
+    return quote(identifier, safe="")
 
 
 def _windows(header: str) -> dict[str, dict[str, int]]:
@@ -391,6 +445,6 @@ def _retry_after(response: httpx2.Response) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
-    except ValueError:
+        return decoding.number(value.strip(), what="Retry-After", low=0.0, high=86400.0)
+    except InvalidInput:
         return None

@@ -27,9 +27,14 @@ from datetime import datetime
 
 import trio
 
+from vk_trio import faults
+from vk_trio.logs import get_logger
 from vk_trio.providers import exit_marker
 from vk_trio.providers.base import CloudError, Exit
 from vk_trio.providers.runpod import mapping, models
+
+_log = get_logger("vk_trio.providers.runpod.exits")
+_faults = faults.FaultLog()
 
 POLL_SECONDS = 10.0
 PER_LIST = 16
@@ -163,8 +168,8 @@ class ExitWatch:
                 async with trio.open_nursery() as nursery:
                     for pod_id in chosen:
                         nursery.start_soon(self._read_one, pod_id)
-            except* CloudError:  # each read catches its own; a group never hides others
-                pass
+            except* Exception as group:  # each read catches its own; this is a safety net
+                _faults.report("read_due", group, log=_log, what="reading exit markers")
 
     async def _read_one(self, pod_id: str) -> None:
         track = self._tracks.get(pod_id)
@@ -186,8 +191,10 @@ class ExitWatch:
                     marker = exit_marker.parse(text, track.nonce)
                     if marker is not None:
                         found.append((marker, stamp))
-        except CloudError:
-            return  # a later list reads again
+        except Exception as exc:  # one pod's log stream is that pod's problem: a later list reads
+            what = f"reading the exit marker of RunPod pod {pod_id}"
+            _faults.failed(f"exit:{pod_id}", exc, log=_log, what=what, routine=CloudError)
+            return
         if since is None:
             if found and track.policy != "Always":
                 marker, stamp = found[-1]

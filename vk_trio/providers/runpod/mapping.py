@@ -40,9 +40,11 @@ restarts are still counted from ``startedAt``, with an unknown exit code.
 
 from __future__ import annotations
 
+import math
 import shlex
-from datetime import datetime
+from datetime import UTC, datetime
 
+from vk_trio.decoding import ascii_digits
 from vk_trio.providers import exit_marker
 from vk_trio.providers.base import Exit, Instance, InstanceSpec, InstanceState, Port
 from vk_trio.providers.runpod import models
@@ -51,6 +53,8 @@ from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions
 NAME_PREFIX = "vk-trio."
 WRAPPER_TAG = "VK_TRIO_WRAPPED"  # env: the restart policy the wrapper was made for
 DEFAULT_DISK_GB = 20
+MAX_DISK_GB = 1000  # the default of --max-disk-gb
+MAX_ATTEMPT_DIGITS = 9  # attempts are restart counts: int32, and never this many
 
 
 def instance_name(node_name: str, key: str) -> str:
@@ -58,12 +62,15 @@ def instance_name(node_name: str, key: str) -> str:
 
 
 def parse_name(name: str, node_name: str) -> tuple[str, int] | None:
-    """(pod uid, attempt) when ``name`` is one of this node's pods, else None."""
+    """(pod uid, attempt) when ``name`` is one of this node's pods, else None.
+
+    The attempt is ASCII digits within int32 (it becomes the pod's restartCount): ``.²`` or a
+    20-digit number is no name vk-trio ever gave, so such a pod is not ours."""
     prefix = f"{NAME_PREFIX}{node_name}."
     if not name.startswith(prefix):
         return None
     uid, _, attempt = name[len(prefix) :].rpartition(".")
-    if not uid or "." in uid or not attempt.isdigit():
+    if not uid or "." in uid or not ascii_digits(attempt) or len(attempt) > MAX_ATTEMPT_DIGITS:
         return None
     return uid, int(attempt)
 
@@ -96,6 +103,16 @@ def command_line(
     return shlex.join(words) if words else None
 
 
+def disk_gb(spec: InstanceSpec, options: RunPodOptions) -> int:
+    """The container disk to rent: the annotation's, else the pod's ephemeral-storage (rounded
+    up to a whole GB), else the default. The provider refuses more than ``--max-disk-gb``."""
+    if options.container_disk_gb is not None:
+        return options.container_disk_gb
+    if spec.need.disk_gb:
+        return max(1, math.ceil(spec.need.disk_gb))
+    return DEFAULT_DISK_GB
+
+
 def create_request(
     spec: InstanceSpec,
     options: RunPodOptions,
@@ -115,9 +132,7 @@ def create_request(
     args = command_line(spec, default_command, nonce=nonce)
     if nonce is not None and args is not None:
         env[WRAPPER_TAG] = spec.restart_policy
-    disk = options.container_disk_gb
-    if disk is None and spec.need.disk_gb:
-        disk = max(1, int(-(-spec.need.disk_gb // 1)))
+    disk = disk_gb(spec, options)
     gpu = models.GpuRequest(
         id=gpu_id,
         count=gpu_count,
@@ -128,7 +143,7 @@ def create_request(
         image=spec.image or None,
         template_id=options.template_id,
         args=args,
-        disk=disk or DEFAULT_DISK_GB,
+        disk=disk,
         env=env,
         ports=ports(spec, options) or None,
         registry=registry,
@@ -148,12 +163,19 @@ def wrapped(pod: models.Pod) -> tuple[str, str] | None:
 
 
 def parse_time(text: str | None) -> datetime | None:
-    if not text:
+    """An RFC 3339 time of RunPod's, always timezone-aware (a time without an offset is UTC:
+    a naive datetime would be read in local time, and year 1 then breaks ``timestamp()``)."""
+    if not text or len(text) > 64:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _port(text: str) -> bool:
+    return ascii_digits(text) and len(text) <= 5 and 0 < int(text) <= 65535
 
 
 def proxy_url(pod_id: str, port: int) -> str:
@@ -176,8 +198,8 @@ def to_instance(
         return None
     uid, attempt = owner
     declared = [p.partition("/") for p in pod.ports or []]
-    tcp = {int(n) for n, _, proto in declared if proto == "tcp" and n.isdigit()}
-    http = [int(n) for n, _, proto in declared if proto == "http" and n.isdigit()]
+    tcp = {int(n) for n, _, proto in declared if proto == "tcp" and _port(n)}
+    http = [int(n) for n, _, proto in declared if proto == "http" and _port(n)]
     mapped = {
         p.private
         for p in (pod.runtime.ports or [] if pod.runtime else [])

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from vk_trio.decoding import ascii_digits
 from vk_trio.providers.base import Offer, Requirements
 from vk_trio.providers.runpod.annotations import RunPodOptions
 from vk_trio.providers.runpod.models import GpuType
@@ -39,7 +40,9 @@ class Candidate:
     @classmethod
     def parse(cls, offer_id: str) -> Candidate | None:
         parts = offer_id.split("|", 4)
-        if len(parts) != 5 or parts[0] != PROVIDER or not parts[3].isdigit() or not parts[4]:
+        if len(parts) != 5 or parts[0] != PROVIDER or not parts[4]:
+            return None
+        if not ascii_digits(parts[3]) or len(parts[3]) > 4:  # "²" is a digit to str.isdigit
             return None
         return cls(cloud=parts[1], datacenter=parts[2], gpu_id=parts[4], count=int(parts[3]))
 

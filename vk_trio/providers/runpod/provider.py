@@ -36,29 +36,37 @@ from vk_trio.providers.base import (
     CloudError,
     Instance,
     InstanceSpec,
+    InvalidAnnotation,
     InvalidSpec,
     LogLine,
     LogOptions,
     NoCapacity,
     Offer,
     ProviderUnavailable,
+    RegistryAuth,
     Requirements,
 )
+from vk_trio.providers.egress import DEFAULT_DENY
 from vk_trio.providers.images import ImageConfigReader
+from vk_trio.providers.rows import RowFaults
 from vk_trio.providers.runpod import mapping, models
 from vk_trio.providers.runpod.annotations import (
+    CONTAINER_DISK_GB,
     RunPodOptions,
     allowed_datacenters,
     parse,
 )
 from vk_trio.providers.runpod.catalog import CATALOG_SECONDS, CatalogCache
-from vk_trio.providers.runpod.client import DEFAULT_BASE_URL, RunPodClient
+from vk_trio.providers.runpod.client import DEFAULT_BASE_URL, PodListing, RunPodClient
 from vk_trio.providers.runpod.exits import ExitWatch
 from vk_trio.providers.runpod.logs import LogReader
 from vk_trio.providers.runpod.offers import ANY_DATACENTER, Candidate, choose, explain
 
 LOOKUP_FRESH_SECONDS = 2.0  # a create's look-up by name may use a list this recent
 MAX_ATTEMPTED = 10_000
+REGISTRY_PREFIX = "vk-trio-"  # + 8 hex of the node name + "-" + 16 hex of the credential
+REGISTRY_GC_SECONDS = 300.0  # how often unused registry credentials are looked for
+REGISTRY_GRACE_SECONDS = 900.0  # a credential used by a create this recently is kept
 
 _log = get_logger("vk_trio.providers.runpod")
 
@@ -84,8 +92,11 @@ class RunPodProvider:
         registry_mirror: str | None = None,
         images: ImageConfigReader | None = None,
         catalog_seconds: float = CATALOG_SECONDS,
+        max_disk_gb: int = mapping.MAX_DISK_GB,
+        registry_deny: Sequence[str] = DEFAULT_DENY,
     ) -> None:
         self.node_name = node_name
+        self.max_disk_gb = max_disk_gb
         self.datacenter_ids = tuple(dc.strip().upper() for dc in datacenter_ids if dc.strip())
         self.max_gpu_price = max_gpu_price
         self.client = client or RunPodClient(api_key=api_key, base_url=base_url)
@@ -95,19 +106,25 @@ class RunPodProvider:
         self.log_first_timeout = log_first_timeout
         self.catalog = CatalogCache(self.client, seconds=catalog_seconds)
         self._locks: dict[str, trio.Lock] = {}
-        self._registries: dict[str, str] = {}
         self._list_lock = trio.Lock()
         self._housekept = False  # housekeep() ran since the last list
         self._listed: builtins.list[models.Pod] = []  # our pods as the last list showed them
         self._attempted: dict[str, int] = {}  # key → lists begun when we last sent its create
         self._lists = 0  # lists of the account begun so far
-        self._recent: tuple[float, int, builtins.list[models.Pod]] | None = None  # began, #, pods
+        self._recent: tuple[float, int, PodListing] | None = None  # began, #, pods
         self._creating = 0  # creates in flight: log reads wait for them (exits.py)
         self.reader = LogReader(
             self.client, first_timeout=log_first_timeout, idle_timeout=log_idle_timeout
         )
         self.exits = ExitWatch(self._marker_lines)
-        self.images = images or ImageConfigReader(mirror=registry_mirror)
+        self._registries: dict[str, str] = {}  # credential name → RunPod registry id
+        self._registry_used: dict[str, float] = {}  # registry id → trio time of its last use
+        self._registry_gc_at = -math.inf
+        self._registry_prefix = (
+            f"{REGISTRY_PREFIX}{hashlib.sha256(node_name.encode()).hexdigest()[:8]}-"
+        )
+        self.rows = RowFaults(self.name)
+        self.images = images or ImageConfigReader(mirror=registry_mirror, deny=registry_deny)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -121,6 +138,20 @@ class RunPodProvider:
 
     def check(self, spec: InstanceSpec) -> None:
         options, _ = self._options(spec)
+        disk = mapping.disk_gb(spec, options)
+        if disk > self.max_disk_gb:
+            where = (
+                f"{CONTAINER_DISK_GB} {options.container_disk_gb}"
+                if options.container_disk_gb is not None
+                else f"ephemeral-storage ({spec.need.disk_gb:g} GB)"
+            )
+            message = (
+                f"{where} is more disk than this node rents for one pod ({self.max_disk_gb} GB, "
+                "--max-disk-gb)"
+            )
+            if options.container_disk_gb is not None:
+                raise InvalidAnnotation(message)
+            raise InvalidSpec(message)
         if not spec.image and not options.template_id:
             raise InvalidSpec("the container has no image (and no runpod.io/templateId)")
         if spec.wants_exit_code and not (spec.command or spec.args or spec.image):
@@ -264,16 +295,19 @@ class RunPodProvider:
         self, spec: InstanceSpec, *, since: float, after: int | None = None
     ) -> Instance | None:
         """The pod of ``spec.key``, from a list that began at or after ``since`` (and after
-        list number ``after``: one begun after a create we sent)."""
+        list number ``after``: one begun after a create we sent); also one we cannot read in
+        full: it exists, so renting another would pay twice."""
         name = mapping.instance_name(spec.node_name, spec.key)
-        for pod in await self._pods_since(since, after=after):
+        listing = await self._pods_since(since, after=after)
+        for pod in listing.pods:
             if pod.name == name and pod.status != "TERMINATED":
-                return mapping.to_instance(pod, node_name=self.node_name)
+                return self._instance(pod)
+        for stub, exc in listing.unreadable:
+            if stub.name == name and stub.status != "TERMINATED":
+                return self._placeholder(stub, exc)
         return None
 
-    async def _pods_since(
-        self, since: float, *, after: int | None = None
-    ) -> builtins.list[models.Pod]:
+    async def _pods_since(self, since: float, *, after: int | None = None) -> PodListing:
         """The account's pods, from a list that began at or after ``since`` and after list
         number ``after``: one list serves every create of a burst that looks before it rents
         (v2 cannot filter by name, and a list per create doubled what a burst spends of the
@@ -284,16 +318,48 @@ class RunPodProvider:
                 return recent[2]
             return await self._list_all()
 
-    async def _list_all(self) -> builtins.list[models.Pod]:
+    async def _list_all(self) -> PodListing:
         started, self._lists = trio.current_time(), self._lists + 1
         number = self._lists
-        pods = await self.client.list_pods()
+        listing = await self.client.list_pods()
         if self._recent is None or self._recent[1] < number:
-            self._recent = (started, number, pods)
-        return pods
+            self._recent = (started, number, listing)
+        return listing
+
+    def _instance(self, pod: models.Pod) -> Instance | None:
+        """``mapping.to_instance`` behind a barrier: a pod it cannot read is a placeholder."""
+        try:
+            exit, restarts, last_exit = self.exits.instance_fields(pod.id)
+            instance = mapping.to_instance(
+                pod,
+                node_name=self.node_name,
+                exit=exit,
+                restarts=restarts,
+                last_exit=last_exit,
+            )
+        except Exception as exc:  # one pod's odd answer is that pod's problem (rows.py)
+            return self._placeholder(models.PodStub(id=pod.id, name=pod.name), exc)
+        if instance is not None:
+            self.rows.read(pod.id)
+        return instance
+
+    def _placeholder(self, stub: models.PodStub, exc: BaseException) -> Instance | None:
+        owner = mapping.parse_name(stub.name, self.node_name)
+        if owner is None:
+            if stub.name.startswith(mapping.NAME_PREFIX):
+                self.rows.skipped(stub.id, exc)
+            return None
+        uid, attempt = owner
+        return self.rows.placeholder(
+            instance_id=stub.id, node_name=self.node_name, pod_uid=uid, attempt=attempt, exc=exc
+        )
 
     async def _registry(self, spec: InstanceSpec, options: RunPodOptions) -> str | None:
-        """The registry credential id: the annotation's, or one made from imagePullSecrets."""
+        """The registry credential id: the annotation's, or one made from imagePullSecrets.
+
+        One RunPod credential per (node, credential), named by a hash of both, so a restart
+        finds it again and another node's garbage collection never takes it away; it is
+        deleted once no pod uses it (``_collect_registries``)."""
         if options.registry_auth_id:
             return options.registry_auth_id
         auth = spec.registry_auth
@@ -302,9 +368,14 @@ class RunPodProvider:
         digest = hashlib.sha256(
             f"{auth.server}\0{auth.username}\0{auth.password}".encode()
         ).hexdigest()
-        name = f"vk-trio-{digest[:16]}"
-        if name in self._registries:
-            return self._registries[name]
+        name = f"{self._registry_prefix}{digest[:16]}"
+        found = self._registries.get(name)
+        if found is None:
+            found = await self._find_or_create_registry(name, auth)
+        self._registry_used[found] = trio.current_time()
+        return found
+
+    async def _find_or_create_registry(self, name: str, auth: RegistryAuth) -> str:
         for _ in range(2):
             for registry in await self.client.list_registries():
                 if registry.name == name:
@@ -322,13 +393,43 @@ class RunPodProvider:
             return created.id
         raise ProviderUnavailable(f"could not create the registry credential {name}")
 
+    async def _collect_registries(self, listing: PodListing) -> None:
+        """Delete this node's registry credentials that no pod uses any more.
+
+        At most every ``REGISTRY_GC_SECONDS``; a credential used by a create in the last
+        ``REGISTRY_GRACE_SECONDS`` is kept (its pod may not be listed yet), and nothing is
+        collected while a pod of the account cannot be read (it may be the one using it).
+        RunPod itself refuses to delete a credential a pod uses (400), which is kept too."""
+        now = trio.current_time()
+        if now < self._registry_gc_at or listing.unreadable or listing.skipped:
+            return
+        self._registry_gc_at = now + REGISTRY_GC_SECONDS
+        in_use = {p.registry for p in listing.pods if p.registry and p.status != "TERMINATED"}
+        try:
+            registries = await self.client.list_registries()
+            for registry in registries:
+                recent = now - self._registry_used.get(registry.id, -math.inf)
+                if (
+                    not registry.name.startswith(self._registry_prefix)
+                    or registry.id in in_use
+                    or recent < REGISTRY_GRACE_SECONDS
+                ):
+                    continue
+                if await self.client.delete_registry(registry.id):
+                    self._registries.pop(registry.name, None)
+                    self._registry_used.pop(registry.id, None)
+        except CloudError:
+            self._registry_gc_at = now  # try again with the next list()
+
     # --- list and delete ---------------------------------------------------------------------
 
     async def list(self) -> list[Instance]:
-        everything = await self._list_all()
+        listing = await self._list_all()
+        for exc in listing.skipped:
+            self.rows.skipped("without an id", exc)
         pods = [
             pod
-            for pod in everything
+            for pod in listing.pods
             if pod.status != "TERMINATED" and mapping.parse_name(pod.name, self.node_name)
         ]
         pods = await self._without_duplicates(pods)
@@ -336,18 +437,13 @@ class RunPodProvider:
         if not self._housekept:  # nobody reads markers between lists: read them here
             await self.exits.read_due(pods, busy=self._creating > 0, room=self.client.quota_room())
         self._housekept, self._listed = False, pods
-        out = []
-        for pod in pods:
-            exit, restarts, last_exit = self.exits.instance_fields(pod.id)
-            instance = mapping.to_instance(
-                pod,
-                node_name=self.node_name,
-                exit=exit,
-                restarts=restarts,
-                last_exit=last_exit,
-            )
-            if instance is not None:
-                out.append(instance)
+        out = [found for pod in pods if (found := self._instance(pod)) is not None]
+        for stub, exc in listing.unreadable:
+            if stub.status != "TERMINATED":
+                placeholder = self._placeholder(stub, exc)
+                if placeholder is not None:
+                    out.append(placeholder)
+        await self._collect_registries(listing)
         return out
 
     async def housekeep(self) -> None:

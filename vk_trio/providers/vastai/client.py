@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-import msgspec
 import trio
 
+from vk_trio import decoding
+from vk_trio.errors import InvalidInput
 from vk_trio.providers.base import (
     CloudError,
     InvalidSpec,
@@ -55,6 +56,7 @@ PAGE_SIZE = 25  # the v1 list's maximum
 MAX_PAGES = 400
 RESULT_POLLS = 30  # vast-cli polls a result_url 30 times, 0.3 s apart
 RESULT_POLL_SECONDS = 0.3
+MAX_DETAIL = 500  # characters of an error field shown in messages
 _GONE_OFFER = re.compile(
     r"no_such_ask|not available|no longer available|unavailable|already (been )?rented", re.I
 )
@@ -84,7 +86,9 @@ class Answer:
     @property
     def new_contract(self) -> int | None:
         value = self.body.get("new_contract") if isinstance(self.body, dict) else None
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 2**53:
+            return None
+        return value
 
 
 class VastClient:
@@ -271,7 +275,7 @@ class VastClient:
         for _ in range(RESULT_POLLS):
             try:
                 response = await self._plain.get(url)
-            except httpx2.TransportError as exc:
+            except (httpx2.TransportError, httpx2.InvalidURL) as exc:
                 raise ProviderUnavailable(f"Vast.ai logs of {instance_id}: {exc!r}") from exc
             if response.status_code == 200:
                 return response.text
@@ -280,14 +284,19 @@ class VastClient:
 
 
 def decode(response: httpx2.Response) -> Answer:
-    try:
-        body: Any = msgspec.json.decode(response.content) if response.content else None
-    except msgspec.DecodeError:
-        body = None
+    """Any answer as an ``Answer``: a body that is not JSON (or too big, too deep, with numbers
+    out of range) is ``None``, and the callers treat that as the error it is."""
+    body: Any = None
+    if response.content:
+        try:
+            body = decoding.json_value(response.content, what="Vast.ai answer")
+        except InvalidInput:
+            body = None
     error, message = "", ""
     if isinstance(body, dict):
-        error = str(body.get("error") or "")
+        error = str(body.get("error") or "")[:MAX_DETAIL]
         message = str(body.get("msg") or body.get("message") or body.get("detail") or "")
+        message = message[:MAX_DETAIL]
     elif body is None:
         message = response.text[:300]
     return Answer(status=response.status_code, body=body, error=error, message=message)

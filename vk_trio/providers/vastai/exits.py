@@ -21,9 +21,14 @@ from datetime import UTC, datetime
 
 import trio
 
+from vk_trio import faults
+from vk_trio.logs import get_logger
 from vk_trio.providers import exit_marker
 from vk_trio.providers.base import CloudError, Exit
 from vk_trio.providers.vastai.client import VastClient
+
+_log = get_logger("vk_trio.providers.vastai.exits")
+_faults = faults.FaultLog()
 
 JOB_POLL = 10.0
 ALWAYS_POLL = 60.0
@@ -97,17 +102,25 @@ class MarkerWatch:
                 async with trio.open_nursery() as nursery:
                     for instance_id in chosen:
                         nursery.start_soon(self._read, instance_id)
-            except* CloudError:  # each read catches its own; a group never hides others
-                pass
+            except* Exception as group:  # each read catches its own; this is a safety net
+                _faults.report("read_due", group, log=_log, what="reading exit markers")
 
     async def _read(self, instance_id: int) -> None:
-        watched = self._watched[instance_id]
+        """One instance's markers; whatever its logs hold is that instance's problem (logged,
+        read again after the next list), never the other reads' or the list's."""
+        try:
+            await self._read_one(instance_id)
+        except Exception as exc:
+            what = f"reading the exit markers of Vast.ai instance {instance_id}"
+            _faults.failed(f"exit:{instance_id}", exc, log=_log, what=what, routine=CloudError)
+
+    async def _read_one(self, instance_id: int) -> None:
+        watched = self._watched.get(instance_id)
+        if watched is None:
+            return
         watched.checked = trio.current_time()
         grep = f"{exit_marker.PREFIX} nonce={watched.nonce} "
-        try:
-            text = await self.client.request_logs(instance_id, tail=TAIL, grep=grep)
-        except CloudError:
-            return  # a later list reads again
+        text = await self.client.request_logs(instance_id, tail=TAIL, grep=grep)
         markers = exit_marker.all_in(text, watched.nonce)
         if not markers:
             return

@@ -29,17 +29,19 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
-import msgspec
 import trio
 
+from vk_trio.decoding import ascii_digits
+from vk_trio.errors import InvalidInput
 from vk_trio.providers import exit_marker
 from vk_trio.providers.base import (
     CloudError,
@@ -56,7 +58,9 @@ from vk_trio.providers.base import (
     ProviderUnavailable,
     Requirements,
 )
+from vk_trio.providers.egress import DEFAULT_DENY
 from vk_trio.providers.images import ImageConfigReader
+from vk_trio.providers.rows import RowFaults
 from vk_trio.providers.vastai import selection, translate
 from vk_trio.providers.vastai.client import (
     DEFAULT_BASE_URL,
@@ -105,6 +109,8 @@ class VastProvider:
         exit_poll_seconds: how often a running Job's logs are read for its exit marker at most.
         follow_poll_seconds: how often followed logs are fetched again.
         registry_mirror: a pull-through mirror for reading image configs (images.py).
+        max_disk_gb: the most disk one pod may rent (``--max-disk-gb``; None: no cap).
+        registry_deny: address ranges image registry lookups may not reach (egress.py).
         images: the image config reader (default: one of our own, with ``registry_mirror``).
     """
 
@@ -131,6 +137,8 @@ class VastProvider:
         trust_env: bool = True,
         registry_mirror: str | None = None,
         images: ImageConfigReader | None = None,
+        max_disk_gb: float | None = None,
+        registry_deny: Sequence[str] = DEFAULT_DENY,
     ) -> None:
         self.node_name = node_name
         self.policy = selection.Policy(
@@ -139,6 +147,7 @@ class VastProvider:
             min_reliability=min_reliability,
             min_direct_ports=min_direct_ports,
             default_disk_gb=default_disk_gb,
+            max_disk_gb=max_disk_gb,
         )
         self.loading_timeout = loading_timeout
         self.clock = clock
@@ -164,7 +173,8 @@ class VastProvider:
         self.markers = MarkerWatch(self.client, job_poll=exit_poll_seconds)
         self._running: list[tuple[int, str, bool]] = []  # wrapped, running: (id, nonce, job)
         self._housekept = False  # housekeep() ran since the last list
-        self.images = images or ImageConfigReader(mirror=registry_mirror)
+        self.images = images or ImageConfigReader(mirror=registry_mirror, deny=registry_deny)
+        self.rows = RowFaults(NAME)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -188,39 +198,37 @@ class VastProvider:
 
     def _offer(self, row: Mapping[str, Any], chosen: selection.Selection) -> Offer | None:
         """An offer the pod can use, checked here too: a server that ignores a filter (or a
-        stand-in that does not know it) must not get us the wrong machine."""
+        stand-in that does not know it) must not get us the wrong machine. A row with a field
+        we cannot read (a list or text where a number belongs, ``NaN``) is no offer."""
         try:
-            offer_id, price = int(row["id"]), float(row["dph_total"])
-            gpu, count = str(row["gpu_name"]), int(row["num_gpus"])
-            gpu_ram = float(row.get("gpu_ram") or 0.0)
-        except (KeyError, TypeError, ValueError):
+            offer = selection.OfferRow.read(row)
+        except InvalidInput:
             return None
-        location = str(row.get("geolocation") or "")
-        country = location.rsplit(",", 1)[-1].strip()
+        country = offer.location.rsplit(",", 1)[-1].strip()
         if (
-            count != chosen.gpu_count
-            or (chosen.gpu_names and gpu not in chosen.gpu_names)
-            or (chosen.gpu_ram_mb is not None and gpu_ram < chosen.gpu_ram_mb)
+            offer.num_gpus != chosen.gpu_count
+            or (chosen.gpu_names and offer.gpu_name not in chosen.gpu_names)
+            or (chosen.gpu_ram_mb is not None and offer.ram_mb < chosen.gpu_ram_mb)
             or (chosen.countries is not None and country not in chosen.countries)
-            or float(row.get("reliability2") or 0.0) < self.policy.min_reliability
-            or int(row.get("direct_port_count") or 0) < self.policy.min_direct_ports
-            or not selection.fits(row, chosen)
+            or offer.reliability < self.policy.min_reliability
+            or offer.direct_ports < self.policy.min_direct_ports
+            or not selection.fits(offer, chosen)
         ):
             return None
-        details = {"disk_gb": f"{chosen.disk_gb:g}", "gpu_ram_mb": f"{gpu_ram:g}"}
+        details = {"disk_gb": f"{chosen.disk_gb:g}", "gpu_ram_mb": f"{offer.ram_mb:g}"}
         for key in ("machine_id", "reliability2", "inet_down", "cuda_max_good"):
-            if row.get(key) is not None:
-                details[key] = str(row[key])
-        hosting = row.get("hosting_type")
+            value = getattr(offer, key)
+            if value is not None:
+                details[key] = f"{value:g}" if isinstance(value, float) else str(value)
         return Offer(
             provider=self.name,
-            offer_id=str(offer_id),
-            gpu_type=gpu,
-            gpu_count=count,
-            gpu_memory_gb=round(gpu_ram / 1024, 2),
-            price_per_hour=price,
-            location=location,
-            cloud_type="datacenter" if isinstance(hosting, int) and hosting >= 1 else "community",
+            offer_id=str(offer.id),
+            gpu_type=offer.gpu_name,
+            gpu_count=offer.num_gpus,
+            gpu_memory_gb=round(offer.ram_mb / 1024, 2),
+            price_per_hour=offer.dph_total,
+            location=offer.location,
+            cloud_type="datacenter" if _datacenter(offer.hosting_type) else "community",
             details=details,
         )
 
@@ -233,7 +241,7 @@ class VastProvider:
             pending = self._pending.get(spec.key)
             if pending is not None:
                 return pending.instance
-            if offer.provider != self.name or not offer.offer_id.isdigit():
+            if offer.provider != self.name or not _offer_id(offer.offer_id):
                 raise NoCapacity(f"offer {offer.offer_id!r} is not a Vast.ai offer")
             offer_id = int(offer.offer_id)
             refused = self.book.claim(offer_id, spec.key)
@@ -333,8 +341,8 @@ class VastProvider:
         rows = await self.client.list_instances(select_filters={"label": {"eq": label}})
         owner = translate.owner(label)
         found = sorted(
-            (r for r in rows if r.get("label") == label and isinstance(r.get("id"), int)),
-            key=lambda r: int(r["id"]),
+            (r for r in rows if r.get("label") == label and _row_id(r) is not None),
+            key=lambda r: _row_id(r) or 0,
         )
         if not found or owner is None:
             return None
@@ -350,15 +358,20 @@ class VastProvider:
     async def list(self) -> list[Instance]:
         rows = await self.client.list_instances()
         ours: list[tuple[VastInstance, translate.Owner]] = []
+        found: list[Instance] = []
         visible: set[str] = set()
         for raw in rows:
             text = raw.get("label")
             owner = translate.owner(text if isinstance(text, str) else None)
             if owner is None or owner.node_tag != self._tag:
                 continue
-            row = self._decode(raw)
-            ours.append((row, owner))
             visible.add(owner.key)
+            try:
+                row = self._decode(raw)
+            except Exception as exc:  # one row's odd answer is that row's problem (rows.py)
+                self._unreadable(raw, text, owner, exc, found)
+                continue
+            ours.append((row, owner))
             if row.actual_status == "running":
                 self._first_running.setdefault(str(row.id), self.clock())
         self._running = [
@@ -370,7 +383,13 @@ class VastProvider:
         if not self._housekept:  # nobody reads markers between lists: read them here
             await self.markers.read_due(self._running)
         self._housekept = False
-        found = [self._instance(row, owner) for row, owner in ours]
+        for row, owner in ours:
+            try:
+                found.append(self._instance(row, owner))
+            except Exception as exc:
+                self._unreadable({"id": row.id}, row.label, owner, exc, found)
+            else:
+                self.rows.read(str(row.id))
         now = trio.current_time()
         for key, pending in list(self._pending.items()):
             if key in visible or now - pending.since > self.read_grace_seconds:
@@ -378,6 +397,30 @@ class VastProvider:
             else:
                 found.append(pending.instance)
         return found
+
+    def _unreadable(
+        self,
+        raw: Mapping[str, Any],
+        text: object,
+        owner: translate.Owner,
+        exc: Exception,
+        found: builtins.list[Instance],
+    ) -> None:
+        """A row of ours we cannot read: a placeholder when its id is readable (so its pod is
+        not rented twice and it can still be destroyed), else skipped and reported."""
+        row_id = raw.get("id")
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 0:
+            self.rows.skipped(f"label {text!r:.80}", exc)
+            return
+        found.append(
+            self.rows.placeholder(
+                instance_id=str(row_id),
+                node_name=self.node_name,
+                pod_uid=owner.pod_uid,
+                attempt=owner.attempt,
+                exc=exc,
+            )
+        )
 
     async def housekeep(self) -> None:
         """Between two lists: read the markers that are due (exits.py), off the list's path."""
@@ -387,8 +430,8 @@ class VastProvider:
     def _decode(self, raw: dict[str, Any]) -> VastInstance:
         try:
             return decode_row(raw)
-        except msgspec.ValidationError as exc:
-            raise ProviderUnavailable(f"Vast.ai instance {raw.get('id')}: {exc}") from exc
+        except InvalidInput as exc:
+            raise ProviderUnavailable(str(exc)) from exc
 
     def _instance(self, row: VastInstance, owner: translate.Owner) -> Instance:
         marker, restarts, last_exit = self.markers.fields(row.id)
@@ -411,7 +454,7 @@ class VastProvider:
         for key, pending in list(self._pending.items()):
             if pending.instance.instance_id == instance_id:
                 del self._pending[key]
-        if not instance_id.isdigit():
+        if not _offer_id(instance_id):
             return  # not a Vast.ai id: nothing of ours can have it
         await self.client.destroy_instance(int(instance_id))
         self._first_running.pop(instance_id, None)
@@ -427,3 +470,21 @@ class VastProvider:
             poll_seconds=self.follow_poll_seconds,
             grace_seconds=self.read_grace_seconds,
         )
+
+
+def _datacenter(hosting_type: object) -> bool:
+    return (
+        isinstance(hosting_type, int) and not isinstance(hosting_type, bool) and hosting_type >= 1
+    )
+
+
+def _offer_id(text: str) -> bool:
+    """Vast.ai ids are positive integers (ASCII digits; "²" is a digit only to str.isdigit)."""
+    return ascii_digits(text) and len(text) <= 16
+
+
+def _row_id(row: Mapping[str, Any]) -> int | None:
+    value = row.get("id")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53:
+        return value
+    return None

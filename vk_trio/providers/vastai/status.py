@@ -25,10 +25,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from vk_trio import decoding
 from vk_trio.providers.base import Exit, Instance, InstanceState
 from vk_trio.providers.exit_marker import ExitMarker
 from vk_trio.providers.vastai.translate import Owner
@@ -43,37 +44,51 @@ LOST = frozenset({"exited", "offline", "unknown", "frozen", "stopped"})
 _PORT_KEY = re.compile(r"^-p\s+(\d+):(\d+)(?:/(tcp|udp))?$")
 
 
+# Bounds of what a row may say (vk_trio/decoding.py's rules, as msgspec constraints): numbers
+# finite and in range (a "NaN" start date or a 1e300 duration would break the clock arithmetic),
+# text of bounded length (a status message ends up in the pod's status and Events).
+Id = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=1024)]
+Epoch = Annotated[float, msgspec.Meta(ge=0, le=1e11)]  # seconds: until the year 5138
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=1e10)]
+Price = Annotated[float, msgspec.Meta(ge=0, le=1e6)]
+Short = Annotated[str, msgspec.Meta(max_length=1024)]
+Long = Annotated[str, msgspec.Meta(max_length=8192)]
+
+
 class PortBinding(msgspec.Struct, kw_only=True):
-    HostIp: str | None = None
-    HostPort: str | int | None = None
+    HostIp: Short | None = None
+    HostPort: Short | Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
 
 
 class VastInstance(msgspec.Struct, kw_only=True):
     """The fields of an instance row vk-trio reads (the rest is ignored)."""
 
-    id: int
-    label: str | None = None
-    actual_status: str | None = None
-    intended_status: str | None = None
-    status_msg: str | None = None
-    image_uuid: str | None = None
-    image_args: list[str] | None = None
-    extra_env: list[list[str]] | None = None
-    public_ipaddr: str | None = None
-    ports: dict[str, list[PortBinding] | None] | None = None
-    machine_id: int | None = None
-    gpu_name: str | None = None
-    num_gpus: int | None = None
-    dph_total: float | None = None
-    geolocation: str | None = None
-    start_date: float | None = None
-    duration: float | None = None
-    uptime_mins: float | None = None
+    id: Id
+    label: Short | None = None
+    actual_status: Short | None = None
+    intended_status: Short | None = None
+    status_msg: Long | None = None
+    image_uuid: Short | None = None
+    image_args: list[Long] | None = None
+    extra_env: list[list[Long]] | None = None
+    public_ipaddr: Short | None = None
+    ports: dict[Short, list[PortBinding] | None] | None = None
+    machine_id: Id | None = None
+    gpu_name: Short | None = None
+    num_gpus: Count | None = None
+    dph_total: Price | None = None
+    geolocation: Short | None = None
+    start_date: Epoch | None = None
+    duration: Seconds | None = None
+    uptime_mins: Seconds | None = None
 
 
 def decode_row(row: dict[str, Any]) -> VastInstance:
-    """Raises ``msgspec.ValidationError`` when a field has a shape we cannot read."""
-    return msgspec.convert(row, VastInstance, strict=False)
+    """Raises ``InvalidInput`` when a field has a shape or a value we cannot read."""
+    return decoding.convert(
+        row, VastInstance, what=f"Vast.ai instance {row.get('id')!r:.40}", strict=False
+    )
 
 
 def requested_ports(row: VastInstance) -> list[str]:

@@ -46,6 +46,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from vk_trio.decoding import ascii_digits
 from vk_trio.providers import exit_marker
 from vk_trio.providers.base import InstanceSpec, InvalidSpec
 
@@ -58,6 +59,7 @@ MAX_ENV_ENTRY = 256
 MAX_ENV_TOTAL = 32768
 MAX_PORTS = 64
 MAX_IMAGE = 1024
+MAX_ATTEMPT_DIGITS = 9
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -96,7 +98,8 @@ def owner(text: str | None) -> Owner | None:
     body = text[len(LABEL_PREFIX) : len(text) - len(JOB_SUFFIX) if job else None]
     tag, _, key = body.rpartition("/")
     uid, _, attempt = key.rpartition(".")
-    if not tag or not uid or not attempt.isdigit():
+    # ASCII digits within int32 (the attempt is a restartCount): ".²" is no label of ours
+    if not tag or not uid or not ascii_digits(attempt) or len(attempt) > MAX_ATTEMPT_DIGITS:
         return None
     return Owner(node_tag=tag, pod_uid=uid, attempt=int(attempt), job=job)
 
