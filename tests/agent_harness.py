@@ -47,6 +47,9 @@ def agent_config(cp: ControlPlane, tmp_path: Path, **overrides: Any) -> Config:
         "reconcile_interval": 3.0,
         "health_server_address": "127.0.0.1:0",
         "node_ip": "127.0.0.1",
+        "kubelet_address": "127.0.0.1",
+        "kubelet_port": "0",  # any free port; the Node advertises the bound one
+        "serving_cert": "self-signed",  # no CSR approval to wait for (tests/api covers it)
     }
     flags.update(overrides)
     return load_config(flags=flags, env={})

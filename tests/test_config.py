@@ -43,6 +43,22 @@ def test_the_seed_env_names_work() -> None:
     assert config.datacenter_ids == ("US-CA-2", "EU-RO-1")
 
 
+def test_the_virtual_kubelet_librarys_tls_and_port_names_work() -> None:
+    env = {
+        "KUBELET_PORT": "10251",
+        "VKUBELET_POD_IP": "10.0.0.5",
+        "APISERVER_CERT_LOCATION": "/etc/tls/tls.crt",
+        "APISERVER_KEY_LOCATION": "/etc/tls/tls.key",
+        "APISERVER_CA_CERT_LOCATION": "/etc/tls/ca.crt",
+        "STATE_DIRECTORY": "/var/lib/vk-trio",
+    }
+    config = load_config(env=env)
+    assert (config.kubelet_port, config.node_ip) == (10251, "10.0.0.5")
+    assert (config.tls_cert_file, config.tls_key_file) == ("/etc/tls/tls.crt", "/etc/tls/tls.key")
+    assert config.client_ca_file == "/etc/tls/ca.crt"
+    assert config.state_dir == "/var/lib/vk-trio"
+
+
 @pytest.mark.parametrize(
     ("flags", "needle"),
     [
@@ -54,6 +70,10 @@ def test_the_seed_env_names_work() -> None:
         ({"health_server_address": "8080"}, "--health-server-address"),
         ({"taint": "key=value:Sometimes"}, "--taint"),
         ({"max_gpu_price": "0"}, "--max-gpu-price"),
+        ({"kubelet_port": "70000"}, "--kubelet-port"),
+        ({"tls_cert_file": "/tls.crt"}, "--tls-cert-file"),
+        ({"serving_cert": "acme"}, "--serving-cert"),
+        ({"log_retention_bytes": "-1"}, "--log-retention-bytes"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_flag(flags: dict[str, str], needle: str) -> None:

@@ -25,6 +25,7 @@ from vk_trio.errors import ConfigError
 
 PROVIDERS = ("fake", "runpod", "vastai")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+SERVING_CERTS = ("csr", "self-signed")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -49,7 +50,15 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     kube_burst: int = 200
     grace_period: float = 20.0  # shutdown grace, seconds
     node_ip: str = ""  # InternalIP of the node; empty: the host's outbound address
+    kubelet_address: str = "0.0.0.0"
     kubelet_port: int = 10250
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    client_ca_file: str = ""
+    serving_cert: str = "csr"
+    state_dir: str = ""
+    log_retention_bytes: int = 1024 * 1024
+    log_retention_total_bytes: int = 256 * 1024 * 1024
     max_gpu_price: float | None = None
     datacenter_ids: tuple[str, ...] = ()
     runpod_api_url: str = "https://api.runpod.io"
@@ -128,8 +137,64 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kube_qps", "--kube-api-qps", ("KUBE_API_QPS",), "Kubernetes API requests per second"),
     Setting("kube_burst", "--kube-api-burst", ("KUBE_API_BURST",), "Kubernetes API burst"),
     Setting("grace_period", "--grace-period", (), "seconds to finish work after SIGTERM"),
-    Setting("node_ip", "--node-ip", ("VKUBELET_POD_IP",), "InternalIP address of the node"),
+    Setting(
+        "node_ip",
+        "--node-ip",
+        ("VKUBELET_POD_IP",),
+        "InternalIP of the node, where the API server reaches the kubelet API (default: the "
+        "host's outbound address; 127.0.0.1 when the API server is on loopback)",
+    ),
+    Setting(
+        "kubelet_address",
+        "--kubelet-address",
+        ("KUBELET_ADDRESS",),
+        "address the kubelet API (HTTPS) listens on",
+    ),
     Setting("kubelet_port", "--kubelet-port", ("KUBELET_PORT",), "port of the kubelet API"),
+    Setting(
+        "tls_cert_file",
+        "--tls-cert-file",
+        ("APISERVER_CERT_LOCATION",),
+        "serving certificate of the kubelet API (PEM; re-read when it changes)",
+    ),
+    Setting(
+        "tls_key_file",
+        "--tls-private-key-file",
+        ("APISERVER_KEY_LOCATION",),
+        "private key of --tls-cert-file (PEM)",
+    ),
+    Setting(
+        "client_ca_file",
+        "--client-ca-file",
+        ("APISERVER_CA_CERT_LOCATION",),
+        "CA of the client certificates the kubelet API accepts (default: the cluster CA)",
+    ),
+    Setting(
+        "serving_cert",
+        "--serving-cert",
+        ("VK_SERVING_CERT",),
+        "without --tls-cert-file: csr (ask the cluster's CSR API; self-signed until approved) "
+        "or self-signed",
+    ),
+    Setting(
+        "state_dir",
+        "--state-dir",
+        ("STATE_DIRECTORY", "VK_STATE_DIR"),
+        "directory kept across restarts: retained logs, the serving certificate (default: none, "
+        "in memory)",
+    ),
+    Setting(
+        "log_retention_bytes",
+        "--log-retention-bytes",
+        ("LOG_RETENTION_BYTES",),
+        "tail of each ended container attempt's log kept for kubectl logs",
+    ),
+    Setting(
+        "log_retention_total_bytes",
+        "--log-retention-total-bytes",
+        ("LOG_RETENTION_TOTAL_BYTES",),
+        "all retained logs of the node together; the oldest attempt goes first",
+    ),
     Setting(
         "max_gpu_price",
         "--max-gpu-price",
@@ -270,6 +335,16 @@ def validate(config: Config) -> None:
         except ValueError:
             raise bad("registry_deny_cidrs", f"{cidr!r} is not an address range") from None
     parse_address(config.health_server_address, field="health_server_address")
+    if not 0 <= config.kubelet_port < 65536:  # 0: any free port (the Node says which)
+        raise bad("kubelet_port", f"{config.kubelet_port} is not a TCP port")
+    if bool(config.tls_cert_file) != bool(config.tls_key_file):
+        raise bad("tls_cert_file", "--tls-cert-file and --tls-private-key-file go together")
+    if config.serving_cert not in SERVING_CERTS:
+        raise bad(
+            "serving_cert", f"{config.serving_cert!r} is not one of {', '.join(SERVING_CERTS)}"
+        )
+    if config.log_retention_bytes < 0 or config.log_retention_total_bytes < 0:
+        raise bad("log_retention_bytes", "must be 0 (keep nothing) or more bytes")
     taint = config.taint_parts()
     if taint is not None and (not taint[0] or taint[2] not in TAINT_EFFECTS):
         raise bad(

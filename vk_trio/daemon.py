@@ -12,17 +12,21 @@ deletes a cloud instance: workloads survive an upgrade, and the next start adopt
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import trio
 
+from vk_trio.api.server import KubeletApi
+from vk_trio.api.view import AgentView
 from vk_trio.config import Config, parse_address
-from vk_trio.errors import ConfigError
+from vk_trio.errors import ConfigError, KubeError
 from vk_trio.health import health_router
-from vk_trio.httpserver import serve
+from vk_trio.httpserver import Limits, ServerStats, serve
 from vk_trio.kube.auth import resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
@@ -40,6 +44,7 @@ from vk_trio.pods.instances import InstanceView
 from vk_trio.pods.provisioning import Provisioner
 from vk_trio.pods.queue import WorkQueue
 from vk_trio.pods.reconciler import Poke, Reconciler
+from vk_trio.pods.retained_logs import RetainedLogs
 from vk_trio.pods.status_sync import SyncStats, run_status_sync
 from vk_trio.providers.base import Provider
 from vk_trio.providers.instrumented import InstrumentedProvider
@@ -47,6 +52,10 @@ from vk_trio.providers.registry import open_provider
 from vk_trio.sdnotify import notify
 
 POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
+# /healthz, /readyz, /metrics: probes and scrapers need a few connections, but a flood of idle
+# ones (2,000 in bench/idle_connections.py) must fit beside them: the head timeout closes them
+# after 10 s, and beyond the cap the longest-idle give way (httpserver).
+HEALTH_LIMITS = Limits(max_connections=4096, max_body_bytes=0)
 _log = get_logger("vk_trio.daemon")
 
 
@@ -67,6 +76,9 @@ class Agent:
     kube_requests: dict[str, int] = field(default_factory=dict)
     events: EventRecorder | None = None
     elector: LeaderElector | None = None
+    api: KubeletApi | None = None
+    health_stats: ServerStats = field(default_factory=ServerStats)
+    cluster_ca: bytes | None = None  # the kubeconfig's CA: the kubelet API's default client CA
 
     def events_dropped(self) -> int:
         return self.events.dropped if self.events is not None else 0
@@ -108,6 +120,9 @@ async def run_agent(
     """
     credentials = await resolve_credentials(kubeconfig=config.kubeconfig, context=config.context)
     agent = Agent(config=config, node=NodeState(name=config.node_name))
+    agent.cluster_ca = credentials.ca_pem
+    if config.state_dir:
+        await trio.to_thread.run_sync(_private_dir, Path(config.state_dir))
     async with (
         KubeClient(credentials, qps=config.kube_qps, burst=config.kube_burst) as client,
         trio.open_nursery() as nursery,
@@ -116,7 +131,14 @@ async def run_agent(
         host, port = parse_address(config.health_server_address)
         router = health_router(agent.readiness(), metrics=lambda: agent_families(agent))
         agent.health_port = await nursery.start(
-            lambda task_status: serve(router, host=host, port=port, task_status=task_status)
+            lambda task_status: serve(
+                router,
+                host=host,
+                port=port,
+                limits=HEALTH_LIMITS,
+                stats=agent.health_stats,
+                task_status=task_status,
+            )
         )
         if not config.leader_elect:
             await _act(agent, client, provider, task_status=task_status)
@@ -188,6 +210,12 @@ async def _run_pods(
     admission = Admission(capacity)
     cache = agent.cache = PodCache(agent.queue.add, admission=admission)
     view = InstanceView()
+    retained = RetainedLogs(
+        per_attempt=config.log_retention_bytes,
+        total=config.log_retention_total_bytes,
+        directory=Path(config.state_dir) / "logs" if config.state_dir else None,
+    )
+    await trio.to_thread.run_sync(retained.load)
     events = agent.events = EventRecorder(client, component="vk-trio", host=config.node_name)
     await nursery.start(events.run)
     provisioner = Provisioner(
@@ -210,6 +238,7 @@ async def _run_pods(
         node_ip=registrar.node_ip,
         poke=Poke(),
         admission=admission,
+        retained=retained,
     )
     await nursery.start(
         lambda task_status: watch_resource(
@@ -221,6 +250,7 @@ async def _run_pods(
             task_status=task_status,
         )
     )
+    retained.prune(set(cache.uids()))  # logs of pods deleted while the agent was down
     await nursery.start(
         lambda task_status: run_status_sync(
             provider=provider,
@@ -240,6 +270,19 @@ async def _run_pods(
         )
     )
     await nursery.start(run_status_heartbeat, registrar)
+    view_of_agent = AgentView(
+        node_name=config.node_name,
+        cache=cache,
+        instances=view,
+        records=reconciler.records,
+        provider=provider,
+        retained=retained,
+    )
+    agent.api = KubeletApi(
+        config, client, view_of_agent, cluster_ca_pem=agent.cluster_ca, node_ip=registrar.node_ip
+    )
+    # Not awaited: a serving certificate may wait for approval, and pods need not wait for it.
+    nursery.start_soon(_run_api, agent.api, registrar)
     agent.node.ready = True
     agent.node.touch()
     _log.info("node %s is ready (provider %s)", config.node_name, provider.name)
@@ -270,3 +313,19 @@ async def _graceful_stop(agent: Agent, nursery: trio.Nursery, grace: float) -> N
     with trio.move_on_after(grace):
         await agent.queue.drain()
     nursery.cancel_scope.cancel()
+
+
+async def _run_api(api: KubeletApi, registrar: NodeRegistrar) -> None:
+    """The kubelet API; once it listens, the Node says on which port (``--kubelet-port 0``)."""
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(api.run)
+        if port != registrar.kubelet_port:
+            registrar.kubelet_port = port  # the next heartbeat carries it if this patch fails
+            with contextlib.suppress(KubeError):
+                await registrar.patch_status()
+
+
+def _private_dir(path: Path) -> None:
+    """The state directory: created 0700 if missing (systemd's StateDirectory already is)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -137,6 +137,10 @@ def _agent_config(kubeconfig: Path, node: str, *, runpod_api_url: str) -> Config
             "reconcile_interval": 2.0,
             "health_server_address": "127.0.0.1:0",
             "node_ip": "127.0.0.1",
+            # kubectl logs works in the demo: any free port, a certificate without approval
+            "kubelet_address": "127.0.0.1",
+            "kubelet_port": 0,
+            "serving_cert": "self-signed",
         },
         env={},
     )

@@ -41,8 +41,18 @@ class Family:
     kind: str  # counter | gauge | histogram
     help: str
     samples: list[tuple[str, Labels, float]] = field(default_factory=list)
+    stamps: dict[int, int] = field(default_factory=dict)  # sample index → timestamp in ms
 
-    def add(self, value: float, labels: Labels | None = None, *, suffix: str = "") -> Family:
+    def add(
+        self,
+        value: float,
+        labels: Labels | None = None,
+        *,
+        suffix: str = "",
+        timestamp_ms: int | None = None,
+    ) -> Family:
+        if timestamp_ms is not None:
+            self.stamps[len(self.samples)] = timestamp_ms
         self.samples.append((self.name + suffix, dict(labels or {}), value))
         return self
 
@@ -78,9 +88,10 @@ def render(families: Iterable[Family]) -> str:
     for family in families:
         lines.append(f"# HELP {family.name} {family.help}")
         lines.append(f"# TYPE {family.name} {family.kind}")
-        lines.extend(
-            f"{name}{_labels(labels)} {_number(value)}" for name, labels, value in family.samples
-        )
+        for index, (name, labels, value) in enumerate(family.samples):
+            stamp = family.stamps.get(index)
+            suffix = f" {stamp}" if stamp is not None else ""
+            lines.append(f"{name}{_labels(labels)} {_number(value)}{suffix}")
     return "\n".join(lines) + "\n"
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from vk_trio.httpserver import ServerStats
 from vk_trio.metrics import Family
 from vk_trio.providers.base import InstanceState
 
 if TYPE_CHECKING:
+    from vk_trio.api.server import KubeletApi
     from vk_trio.daemon import Agent
 
 
@@ -116,4 +118,82 @@ def agent_families(agent: Agent) -> list[Family]:
             "vk_trio_unreadable_objects_total", "counter", "Pods the watch could not decode"
         ).add(agent.watch.unreadable, node)
     )
+    families += server_families("health", agent.health_stats, node)
+    if agent.api is not None:
+        families += api_families(agent.api, node)
+    return families
+
+
+def server_families(server: str, stats: ServerStats, node: dict[str, str]) -> list[Family]:
+    """Connections of one of the agent's HTTP servers ("health" or "kubelet")."""
+    labels = {**node, "server": server}
+    connections = Family(
+        "vk_trio_http_connections", "gauge", "Open connections of the agent's HTTP servers"
+    ).add(stats.open, labels)
+    closed = Family(
+        "vk_trio_http_connections_closed_total",
+        "counter",
+        "Connections closed by a limit: evicted (idle, to make room), refused (at the cap), "
+        "timeout, rejected (too large or not HTTP), accept_error (EMFILE and friends)",
+    )
+    for reason, value in (
+        ("evicted", stats.evicted),
+        ("refused", stats.refused),
+        ("timeout", stats.timeouts),
+        ("rejected", stats.rejected),
+        ("accept_error", stats.accept_errors),
+    ):
+        closed.add(value, {**labels, "reason": reason})
+    return [connections, closed]
+
+
+def api_families(api: KubeletApi, node: dict[str, str]) -> list[Family]:
+    requests = Family(
+        "vk_trio_kubelet_api_requests_total",
+        "counter",
+        "Kubelet API requests by endpoint (route pattern) and HTTP status",
+    )
+    for (endpoint, status), count in sorted(api.stats.requests.items()):
+        requests.add(count, {**node, "endpoint": endpoint, "code": str(status)})
+    decisions = Family(
+        "vk_trio_kubelet_api_auth_total",
+        "counter",
+        "Kubelet API authentication and authorization outcomes",
+    )
+    for outcome, count in sorted(api.stats.decisions.items()):
+        decisions.add(count, {**node, "outcome": outcome})
+    retained = api.agent.retained
+    first_line = api.stats.first_line.family(
+        "vk_trio_kubelet_api_first_log_line_seconds",
+        "A followed log request's arrival to its first line sent",
+    )
+    families = [
+        requests,
+        decisions,
+        first_line,
+        Family(
+            "vk_trio_kubelet_api_log_streams", "gauge", "Provider log streams open for clients"
+        ).add(api.agent.open_log_streams, node),
+        Family("vk_trio_retained_log_bytes", "gauge", "Bytes of ended attempts' logs kept").add(
+            retained.size, node
+        ),
+        Family("vk_trio_retained_logs", "gauge", "Ended container attempts whose log is kept").add(
+            len(retained), node
+        ),
+        Family(
+            "vk_trio_retained_logs_evicted_total",
+            "counter",
+            "Kept logs dropped for the total cap (oldest first)",
+        ).add(retained.evicted, node),
+        *server_families("kubelet", api.stats.server, node),
+    ]
+    info = api.tls.info
+    if info is not None:
+        families.append(
+            Family(
+                "vk_trio_kubelet_api_certificate_expiry_seconds",
+                "gauge",
+                "Unix time when the kubelet API's serving certificate expires, by source",
+            ).add(info.not_after.timestamp(), {**node, "source": api.tls.source})
+        )
     return families

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.controlplane import launcher
+from tests.controlplane import launcher, metrics_server
 from tests.controlplane.build import ensure_binary
 
 
@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         binary = ensure_binary()
         print(f"{binary}  ({time.monotonic() - started:.1f}s)")
+        started = time.monotonic()
+        extra = metrics_server.ensure_binary()  # for kubectl top (tests/api)
+        print(f"{extra}  ({time.monotonic() - started:.1f}s)")
     elif args.command == "up":
         binary = ensure_binary()
         built = time.monotonic()
@@ -37,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tests.controlplane", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build (or find) the cached controlplane binary, print its path")
+    sub.add_parser(
+        "build", help="build (or find) the cached controlplane and metrics-server binaries"
+    )
     for name, text in (("up", "start, or reuse, a control plane"), ("down", "stop it")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--state-dir", type=Path, required=True, help="its files, logs and pids")

@@ -221,6 +221,7 @@ async def agent_as(
         node_name=identity.node,
         namespace=identity.namespace,
         leader_elect=True,
+        serving_cert="csr",  # as the chart runs it
     )
     fake = RecordingFake(identity.node, state_file=tmp_path / "fake-cloud.json")
     async with admin_client(cp) as admin:

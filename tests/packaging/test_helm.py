@@ -180,8 +180,11 @@ def test_the_agent_runs_unprivileged_on_a_read_only_root_with_probes_on_its_heal
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
     }
-    assert {m["mountPath"] for m in agent["volumeMounts"]} == {"/tmp"}
-    assert agent["ports"] == [{"name": "health", "containerPort": 8181, "protocol": "TCP"}]
+    assert {m["mountPath"] for m in agent["volumeMounts"]} == {"/tmp", "/var/lib/vk-trio"}
+    assert agent["ports"] == [
+        {"name": "health", "containerPort": 8181, "protocol": "TCP"},
+        {"name": "kubelet", "containerPort": 10250, "protocol": "TCP"},
+    ]
     assert agent["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert agent["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert agent_config_of(docs).health_server_address == ":8181"
@@ -253,3 +256,52 @@ def test_the_agents_pod_passes_pod_security_restricted(
         stdin=json.dumps(agent_pod), check=False,
     )  # fmt: skip
     assert refused.returncode != 0 and "restricted" in refused.stderr, refused.stderr
+
+
+def test_the_serving_certificate_switch_and_the_state_volume() -> None:
+    """csr (default): the CSR rule is granted and --serving-cert csr; self-signed: no CSR rule;
+    secret: the Secret is mounted read-only and named by --tls-cert-file. The state directory
+    is an emptyDir unless a claim is given; the config says where it is."""
+    default = chart.render()
+    assert agent_config_of(default).serving_cert == "csr"
+    assert agent_config_of(default).state_dir == "/var/lib/vk-trio"
+    csr_rules = [g for g in chart.grants(default) if g.resource == "certificatesigningrequests"]
+    assert sorted(g.verb for g in csr_rules) == ["create", "get"]
+    plain = chart.render(values={"servingCert": {"source": "self-signed"}})
+    assert agent_config_of(plain).serving_cert == "self-signed"
+    assert not [g for g in chart.grants(plain) if g.resource == "certificatesigningrequests"]
+    mounted = chart.render(
+        values={"servingCert": {"source": "secret", "secretName": "kubelet-tls"}}
+    )
+    config = agent_config_of(mounted)
+    assert (config.tls_cert_file, config.tls_key_file) == (
+        "/etc/vk-trio/serving/tls.crt",
+        "/etc/vk-trio/serving/tls.key",
+    )
+    volumes = chart.the(mounted, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    secret = next(v for v in volumes if v["name"] == "serving-cert")["secret"]
+    assert secret == {"secretName": "kubelet-tls", "defaultMode": 0o400}
+    claimed = chart.render(values={"stateVolume": {"existingClaim": "vk-state"}})
+    volumes = chart.the(claimed, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    state = next(v for v in volumes if v["name"] == "state")
+    assert state == {"name": "state", "persistentVolumeClaim": {"claimName": "vk-state"}}
+
+
+def test_the_network_policy_opens_only_the_health_and_kubelet_ports() -> None:
+    policy = chart.the(chart.render(), "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    ports = [rule["ports"] for rule in policy["spec"]["ingress"]]
+    assert ports == [
+        [{"port": "kubelet", "protocol": "TCP"}],
+        [{"port": "health", "protocol": "TCP"}],
+    ]
+    scrapers = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    narrowed = chart.the(
+        chart.render(values={"networkPolicy": {"metricsScrapers": scrapers}}), "NetworkPolicy"
+    )
+    assert narrowed["spec"]["ingress"][1]["from"] == scrapers
+    assert not [
+        d
+        for d in chart.render(values={"networkPolicy": {"enabled": False}})
+        if d["kind"] == "NetworkPolicy"
+    ]

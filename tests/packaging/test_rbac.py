@@ -47,6 +47,12 @@ from tests.packaging.capabilities import (
     SERVICE_LINKS,
     Capability,
 )
+from tests.packaging.capabilities_kubelet_api import (
+    KUBELET_API_AUTHZ,
+    KUBELET_API_TOKENS,
+    SERVING_CERT,
+    quick_serving_cert,
+)
 from tests.packaging.chart import Grant
 from tests.packaging.rbac_support import (
     NODE_LEASE_NAMESPACE,
@@ -85,6 +91,19 @@ RULES: tuple[tuple[Grant, Capability], ...] = (
     (Grant("ClusterRole", "", "configmaps", "get"), CONFIG_MAP_ENV),
     (Grant("ClusterRole", "", "services", "list"), SERVICE_LINKS),
     (Grant("ClusterRole", "batch", "jobs", "get"), JOB_ANNOTATIONS),
+    (Grant("ClusterRole", "authentication.k8s.io", "tokenreviews", "create"), KUBELET_API_TOKENS),
+    (
+        Grant("ClusterRole", "authorization.k8s.io", "subjectaccessreviews", "create"),
+        KUBELET_API_AUTHZ,
+    ),
+    (
+        Grant("ClusterRole", "certificates.k8s.io", "certificatesigningrequests", "create"),
+        SERVING_CERT,
+    ),
+    (
+        Grant("ClusterRole", "certificates.k8s.io", "certificatesigningrequests", "get"),
+        SERVING_CERT,
+    ),
     (Grant(f"Role/{NODE_LEASE_NAMESPACE}", COORDINATION, "leases", "create"), NODE_LEASE_CREATED),
     (
         Grant(f"Role/{NODE_LEASE_NAMESPACE}", COORDINATION, "leases", "patch", (NODE,)),
@@ -151,6 +170,7 @@ async def test_the_agent_does_its_whole_job_with_exactly_the_charts_rbac(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     use_in_cluster_credentials(monkeypatch.setattr)
+    quick_serving_cert(monkeypatch.setattr)
     identity = await trio.to_thread.run_sync(
         functools.partial(
             install_identity,
@@ -346,6 +366,7 @@ def outcomes(
 
     with pytest.MonkeyPatch.context() as patch:
         use_in_cluster_credentials(patch.setattr)
+        quick_serving_cert(patch.setattr)
         trio.run(main)
     return results
 

@@ -111,3 +111,16 @@ def test_the_environment_file_example_is_a_valid_configuration() -> None:
     config = load_config(env=env)
     assert config.provider == env["VK_PROVIDER"]
     assert config.node_name == env["KUBELET_NODE_NAME"]
+
+
+def test_the_unit_keeps_state_raises_the_file_limit_and_denies_the_metadata_address() -> None:
+    """Retained logs and the serving key live in StateDirectory= (the agent reads systemd's
+    STATE_DIRECTORY); the descriptor limit covers the servers' connection caps; the cloud
+    metadata service is unreachable from the agent."""
+    settings = unit_settings()
+    assert settings["StateDirectory"] == ["vk-trio"]
+    assert load_config(env={"STATE_DIRECTORY": "/var/lib/vk-trio"}).state_dir == "/var/lib/vk-trio"
+    assert int(settings["LimitNOFILE"][-1]) >= 2 * 4096 + 1024
+    denied = " ".join(settings["IPAddressDeny"]).split()
+    assert "169.254.0.0/16" in denied
+    assert "fd00:ec2::254/128" in denied

@@ -63,3 +63,12 @@ def test_the_echo_statement_prints_a_line_parse_accepts() -> None:
     assert parse(printed, nonce) == ExitMarker(code=3, run=0, at=12.0)
     assert exit_marker.nonce_in(f"sh -c '{statement}'") == nonce
     assert exit_marker.nonce_in("no wrapper") is None
+
+
+def test_a_line_in_the_wrappers_shape_is_recognised_whatever_its_nonce() -> None:
+    nonce = exit_marker.new_nonce()
+    line = exit_marker.echo(nonce, code="7", at="1700000000")[len('echo "') : -1]
+    assert exit_marker.looks_like(line) and exit_marker.looks_like(line + "\r")
+    assert not exit_marker.looks_like("vk-trio-exit nonce=xyz code=0")
+    assert not exit_marker.looks_like("said: " + line)
+    assert not exit_marker.looks_like(line + " " + "9" * 300)

@@ -9,11 +9,13 @@ on its watch and creates it again (and the lease follows the new UID).
 
 from __future__ import annotations
 
+import ipaddress
 import platform
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 
@@ -37,6 +39,29 @@ PRESSURE_CONDITIONS = (
     ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
     ("NetworkUnavailable", "RouteCreated", "vk-trio needs no pod network routes"),
 )
+
+
+def default_node_ip(api_server: str) -> str:
+    """Where the API server can reach us: loopback when it runs on loopback (a laptop cluster),
+    else the address our traffic leaves from (the first non-loopback route)."""
+    host = urlsplit(api_server).hostname or ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return "127.0.0.1"
+    except ValueError:
+        if host == "localhost":
+            return "127.0.0.1"
+    return outbound_ip()
+
+
+def hostname_resolves_to(name: str, address: str) -> bool:
+    """Does ``name`` resolve to ``address`` here? A Hostname address that does not resolve makes
+    the API server (whose preferred address type is Hostname) fail to reach the kubelet API."""
+    try:
+        found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    return any(info[4][0] == address for info in found)
 
 
 def outbound_ip() -> str:
@@ -87,7 +112,14 @@ def node_capacity(config: Config) -> dict[str, str]:
     }
 
 
-def node_status(config: Config, *, ready: bool, node_ip: str) -> dict[str, Any]:
+def node_status(
+    config: Config,
+    *,
+    ready: bool,
+    node_ip: str,
+    hostname: bool = False,
+    kubelet_port: int | None = None,
+) -> dict[str, Any]:
     now = kube_time(utcnow())
     conditions = [
         {
@@ -115,9 +147,13 @@ def node_status(config: Config, *, ready: bool, node_ip: str) -> dict[str, Any]:
         "conditions": conditions,
         "addresses": [
             {"type": "InternalIP", "address": node_ip},
-            {"type": "Hostname", "address": config.node_name},
+            *([{"type": "Hostname", "address": config.node_name}] if hostname else []),
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": config.kubelet_port}},
+        "daemonEndpoints": {
+            "kubeletEndpoint": {
+                "Port": config.kubelet_port if kubelet_port is None else kubelet_port
+            }
+        },
         "nodeInfo": {
             "machineID": "",
             "systemUUID": "",
@@ -133,7 +169,7 @@ def node_status(config: Config, *, ready: bool, node_ip: str) -> dict[str, Any]:
     }
 
 
-def node_object(config: Config, *, node_ip: str) -> dict[str, Any]:
+def node_object(config: Config, *, node_ip: str, hostname: bool = False) -> dict[str, Any]:
     spec: dict[str, Any] = {"providerID": f"vk-trio://{config.provider}/{config.node_name}"}
     taint = config.taint_parts()
     if taint is not None:
@@ -142,7 +178,7 @@ def node_object(config: Config, *, node_ip: str) -> dict[str, Any]:
     return {
         "metadata": {"name": config.node_name, "labels": node_labels(config)},
         "spec": spec,
-        "status": node_status(config, ready=False, node_ip=node_ip),
+        "status": node_status(config, ready=False, node_ip=node_ip, hostname=hostname),
     }
 
 
@@ -153,16 +189,21 @@ class NodeRegistrar:
         self.client = client
         self.config = config
         self.state = state
-        self.node_ip = config.node_ip or outbound_ip()
+        self.node_ip = config.node_ip or default_node_ip(client.server)
+        self.hostname = False  # set by ensure(): only a name that resolves to node_ip
+        self.kubelet_port = config.kubelet_port  # the bound port, once the kubelet API listens
 
     async def ensure(self) -> Node:
         """Create the Node if it does not exist (labels/taints are ours on create only)."""
+        self.hostname = await trio.to_thread.run_sync(
+            hostname_resolves_to, self.config.node_name, self.node_ip, abandon_on_cancel=True
+        )
         try:
             node = await self.client.get(NODES, self.config.node_name)
         except NotFound:
             try:
                 node = await self.client.create(
-                    NODES, node_object(self.config, node_ip=self.node_ip)
+                    NODES, node_object(self.config, node_ip=self.node_ip, hostname=self.hostname)
                 )
                 _log.info("registered node %s", self.config.node_name)
             except Conflict:
@@ -175,7 +216,15 @@ class NodeRegistrar:
         return node
 
     async def patch_status(self) -> None:
-        status = node_status(self.config, ready=self.state.ready, node_ip=self.node_ip)
+        status = node_status(
+            self.config,
+            ready=self.state.ready,
+            node_ip=self.node_ip,
+            hostname=self.hostname,
+            kubelet_port=self.kubelet_port,
+        )
+        # addresses merge by type; replace the list so a Hostname we no longer publish goes
+        status["addresses"] = [{"$patch": "replace"}, *status["addresses"]]
         await self.client.patch(
             NODES,
             self.config.node_name,

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import trio
 
+from vk_trio.pods.usage import UsageHistory
 from vk_trio.providers.base import Instance, InstanceState
 
 REDELETE_AFTER = 60.0  # seconds a deleted instance may still be listed before we delete again
@@ -29,6 +30,7 @@ class InstanceView:
         self._deleted_at: dict[str, float] = {}  # instance id → trio time we deleted it
         self.listed_at: float | None = None  # trio time of the last completed list()
         self.listed = trio.Event()
+        self.usage = UsageHistory()  # CPU counters for the kubelet API's stats
 
     def for_pod(self, uid: str) -> list[Instance]:
         return sorted(self._by_pod.get(uid, {}).values(), key=lambda i: i.attempt)
@@ -87,6 +89,7 @@ class InstanceView:
             if fresh.get(uid, {}) != self._by_pod.get(uid, {})
         }
         self._by_pod = fresh
+        self.usage.record(instances)
         self.listed_at = trio.current_time()
         self.listed.set()
         return changed

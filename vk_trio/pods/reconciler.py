@@ -41,10 +41,12 @@ from vk_trio.pods.admission import REJECTED_PREFIX, Admission
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.failures import Failures
 from vk_trio.pods.instances import InstanceView
+from vk_trio.pods.log_capture import keep_log
 from vk_trio.pods.provisioning import Provisioner
 from vk_trio.pods.queue import WorkQueue
 from vk_trio.pods.record import PodRecord, Waiting
 from vk_trio.pods.recovery import ATTEMPT_ANNOTATION, record_from_pod
+from vk_trio.pods.retained_logs import RetainedLogs
 from vk_trio.pods.status import pod_status, status_patch
 from vk_trio.providers.base import Instance, InstanceState, Provider
 
@@ -78,6 +80,7 @@ class Reconciler:
         node_ip: str,
         poke: Poke,
         admission: Admission | None = None,
+        retained: RetainedLogs | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -89,6 +92,7 @@ class Reconciler:
         self.node_ip = node_ip
         self.poke = poke
         self.admission = admission
+        self.retained = retained  # ended attempts' logs, for kubectl logs (api/)
         self.records: dict[str, PodRecord] = {}
         self.failures = Failures(
             queue=queue, events=events, records=self.records, write_status=self._write_status
@@ -150,6 +154,8 @@ class Reconciler:
             _log.debug("pod %s (%s) cannot be decoded; waiting for a readable version", name, uid)
             return
         alive = await self._delete_instances(self.view.for_pod(uid))
+        if self.retained is not None:
+            self.retained.drop_pod(uid)
         if alive:
             self.queue.add_after(uid, DELETE_POLL)
         else:
@@ -168,6 +174,16 @@ class Reconciler:
         if still_listed:
             self.poke()
         return still_listed
+
+    async def _retire(
+        self, pod: Pod, instances: list[Instance], *, keep_logs: list[Instance] | None = None
+    ) -> None:
+        """Delete instances of a pod that stays: each one's log is kept first (``keep_logs``,
+        default all), so kubectl logs works after the instance is gone."""
+        for inst in instances if keep_logs is None else keep_logs:
+            if self.retained is not None:
+                await keep_log(self.provider, self.retained, pod, inst)
+        await self._delete_instances(instances)
 
     # --- deletion requested (deletionTimestamp set) --------------------------------------------
 
@@ -203,7 +219,7 @@ class Reconciler:
         record = self._record(pod)
         now = utcnow()
         if lifecycle.is_terminal_phase(pod.status.phase):
-            await self._delete_instances(self.view.for_pod(uid))  # a finished pod pays nothing
+            await self._retire(pod, self.view.for_pod(uid))  # a finished pod pays nothing
             return
         if self.admission is not None and not self.admission.decided(uid):
             self.admission.admit([pod])  # the watch's admission failed for it: decide it here
@@ -216,9 +232,11 @@ class Reconciler:
             await self.events.warning(pod, rejection.reason, rejection.message)
         if record.final is None and record.failure is None:
             await self._advance(pod, record, now)
-        if record.final is not None or record.failure is not None:
-            await self._delete_instances(self.view.for_pod(uid))
         await self._write_status(pod, record, now)
+        if record.final is not None or record.failure is not None:
+            # after the status: the user sees the end at once; keeping the log (bounded)
+            # then delays only the delete
+            await self._retire(pod, self.view.for_pod(uid))
 
     async def _advance(self, pod: Pod, record: PodRecord, now: datetime) -> None:
         uid = pod.metadata.uid
@@ -241,7 +259,8 @@ class Reconciler:
         # lost and that a marketplace then carried out twice): one instance per pod, ever
         extra = [i for i in instances if current is None or i.instance_id != current.instance_id]
         if extra:
-            await self._delete_instances(extra)
+            older = [i for i in extra if current is None or i.attempt < current.attempt]
+            await self._retire(pod, extra, keep_logs=older)
         if current is None:
             await self._no_instance(pod, record, now)
             return
@@ -383,7 +402,7 @@ class Reconciler:
                 f"back-off {delay:.0f}s restarting failed container={name} pod={pod.metadata.name}"
             ),
         )
-        await self._delete_instances([inst])
+        await self._retire(pod, [inst])
         await self.events.warning(pod, "BackOff", record.waiting.message)
         self.queue.add_after(pod.metadata.uid, delay)
 

@@ -161,6 +161,28 @@ class Exit:
     finished_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GpuUsage:
+    """One GPU of an instance as the cloud reports it; None where it reports nothing."""
+
+    index: int
+    model: str = ""
+    duty_cycle: float | None = None  # percent of time busy, 0-100
+    memory_total_bytes: int | None = None
+    memory_used_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Usage:
+    """What an instance uses right now, as its cloud reports it. A number the cloud does not
+    give is None (never estimated): the kubelet API leaves it out."""
+
+    at: datetime  # when the provider read it
+    cpu_cores: float | None = None  # cores busy now (not a cumulative counter)
+    memory_bytes: int | None = None  # working set
+    gpus: tuple[GpuUsage, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)  # one per instance, listed every interval
 class Instance:
     """What a provider reports about one of our instances."""
@@ -190,6 +212,9 @@ class Instance:
     # of what it said: the node keeps the last good view of it (or shows it as provisioning),
     # never rents a second one for its pod, and can still delete it.
     unreadable: bool = False
+    # Utilisation changes at every list; it is not a change of the pod's state (compare=False
+    # keeps the instance view from waking the pod's worker for it).
+    usage: Usage | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:

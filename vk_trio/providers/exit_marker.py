@@ -82,6 +82,13 @@ def parse(line: str, nonce: str) -> ExitMarker | None:
     return ExitMarker(code=code, run=run, at=at)
 
 
+def looks_like(line: str) -> bool:
+    """Is ``line`` in a wrapper's marker shape, whatever its nonce? The net behind the
+    providers' own filtering (which knows the nonce) for places that show or keep logs without
+    knowing it (the kubelet API, retained logs): a marker never reaches ``kubectl logs``."""
+    return len(line) < 256 and _LINE.fullmatch(line.strip()) is not None
+
+
 def last_in(text: str, nonce: str) -> ExitMarker | None:
     """The last marker for ``nonce`` among the lines of ``text``."""
     found: ExitMarker | None = None

@@ -173,3 +173,27 @@ def test_a_row_we_cannot_read_is_an_error_not_a_missing_instance() -> None:
 def test_values_out_of_range_are_refused_as_clean_errors(fields: dict[str, object]) -> None:
     with pytest.raises(InvalidInput):
         decode_row(row(**fields))
+
+
+def test_usage_is_what_vast_reports_and_nothing_it_does_not() -> None:
+    """cpu_util is a fraction of cpu_cores_effective, mem_usage MiB, gpu_util a fraction for
+    every GPU with gpu_ram as its size; GPU memory in use is not reported, so it is absent."""
+    running = convert(
+        row(cpu_util=0.5, cpu_cores_effective=8.0, mem_usage=2048.0, gpu_util=0.9, gpu_ram=24564)
+    )
+    usage = running.usage
+    assert usage is not None
+    assert usage.cpu_cores == 4.0
+    assert usage.memory_bytes == 2048 * 1024 * 1024
+    assert usage.at.timestamp() == NOW
+    (gpu,) = usage.gpus
+    assert (gpu.duty_cycle, gpu.memory_total_bytes, gpu.memory_used_bytes) == (
+        90.0,
+        24564 * 1024 * 1024,
+        None,
+    )
+    assert convert(row()).usage is None  # nothing reported: nothing invented
+    odd = convert(row(cpu_util=7.0, cpu_cores_effective=8.0, mem_usage=float("nan"), gpu_util=None))
+    assert odd.usage is None  # out of range or not a number: left out
+    loading = convert(row(actual_status="loading", cpu_util=0.5, cpu_cores_effective=8.0))
+    assert loading.usage is None

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -25,6 +26,7 @@ import trio
 
 from vk_trio.providers.base import (
     CloudError,
+    GpuUsage,
     Instance,
     InstanceSpec,
     InstanceState,
@@ -36,6 +38,7 @@ from vk_trio.providers.base import (
     Offer,
     ProviderUnavailable,
     Requirements,
+    Usage,
 )
 from vk_trio.providers.fake import _workload as wl
 from vk_trio.providers.fake._catalog import DEFAULT_CATALOG, CatalogEntry, in_use, matching_offers
@@ -352,6 +355,34 @@ def _instance(record: Record, now: float) -> Instance:
         location=record.location,
         image=record.image,
         annotations={wl.ANNOTATION_PREFIX + "offer-id": record.offer_id},
+        usage=_usage(record, now) if state is InstanceState.RUNNING else None,
+    )
+
+
+FAKE_GPU_MEMORY = 24 * 1024**3
+
+
+def _usage(record: Record, now: float) -> Usage:
+    """A busy container: 0.25 to 0.75 cores (a slow cycle over its run), 256 MiB, GPUs at 50 %
+    with a third of their memory used. The numbers are the fake's; real providers report theirs."""
+    started = record.created_at + record.workload.running_from
+    phase = ((now - started) % 60.0) / 60.0
+    gpus = tuple(
+        GpuUsage(
+            index=index,
+            model=record.gpu_type,
+            duty_cycle=50.0,
+            memory_total_bytes=FAKE_GPU_MEMORY,
+            memory_used_bytes=FAKE_GPU_MEMORY // 3,
+        )
+        for index in range(record.gpu_count)
+    )
+    cores = 0.25 + 0.5 * abs(1 - 2 * phase)
+    return Usage(
+        at=wl.to_datetime(now) or datetime.now(UTC),
+        cpu_cores=cores,
+        memory_bytes=256 * 1024**2,
+        gpus=gpus,
     )
 
 

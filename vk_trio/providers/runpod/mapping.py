@@ -46,7 +46,15 @@ from datetime import UTC, datetime
 
 from vk_trio.decoding import ascii_digits
 from vk_trio.providers import exit_marker
-from vk_trio.providers.base import Exit, Instance, InstanceSpec, InstanceState, Port
+from vk_trio.providers.base import (
+    Exit,
+    GpuUsage,
+    Instance,
+    InstanceSpec,
+    InstanceState,
+    Port,
+    Usage,
+)
 from vk_trio.providers.runpod import models
 from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions
 
@@ -261,4 +269,27 @@ def to_instance(
         annotations=annotations,
         restarts=restarts,
         last_exit=last_exit,
+        usage=usage_of(pod) if state is InstanceState.RUNNING else None,
     )
+
+
+def usage_of(pod: models.Pod) -> Usage | None:
+    """RunPod's ``runtime`` as Usage: per-GPU utilisation. Its cpu and memory figures are
+    percentages of an allocation the v2 Pod does not state (a GPU pod has no vcpuCount or memory
+    field), so they cannot become cores or bytes and are left out; so is GPU memory (a
+    percentage of a size the Pod does not state either)."""
+    runtime = pod.runtime
+    if runtime is None or not runtime.gpus:
+        return None
+    model = pod.gpu.id if pod.gpu else ""
+    gpus = tuple(
+        GpuUsage(index=index, model=model, duty_cycle=_percent(gpu.util))
+        for index, gpu in enumerate(runtime.gpus)
+    )
+    return Usage(at=datetime.now(UTC), gpus=gpus)
+
+
+def _percent(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value) or not 0 <= value <= 100:
+        return None
+    return float(value)

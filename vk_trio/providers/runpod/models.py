@@ -46,9 +46,21 @@ class RuntimePort(msgspec.Struct, kw_only=True):
     ip: str | None = None
 
 
+class Utilization(msgspec.Struct, kw_only=True):
+    util: float | None = None  # percent, 0-100
+
+
+class GpuUtilization(msgspec.Struct, kw_only=True, rename="camel"):
+    util: float | None = None  # percent busy
+    memory_util: float | None = None  # percent of the GPU's memory in use
+
+
 class PodRuntime(msgspec.Struct, kw_only=True):
     uptime: int | None = None
     ports: list[RuntimePort] | None = None
+    gpus: list[GpuUtilization] | None = None
+    cpu: Utilization | None = None
+    memory: Utilization | None = None
 
 
 class PodGpu(msgspec.Struct, kw_only=True):

@@ -22,6 +22,7 @@ shows once running); the pod IP is ``public_ipaddr``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from typing import Annotated, Any
 import msgspec
 
 from vk_trio import decoding
-from vk_trio.providers.base import Exit, Instance, InstanceState
+from vk_trio.providers.base import Exit, GpuUsage, Instance, InstanceState, Usage
 from vk_trio.providers.exit_marker import ExitMarker
 from vk_trio.providers.vastai.translate import Owner
 
@@ -41,6 +42,7 @@ ERROR_MESSAGE = re.compile(
     re.I,
 )
 LOST = frozenset({"exited", "offline", "unknown", "frozen", "stopped"})
+MIB = 1024 * 1024
 _PORT_KEY = re.compile(r"^-p\s+(\d+):(\d+)(?:/(tcp|udp))?$")
 
 
@@ -82,6 +84,11 @@ class VastInstance(msgspec.Struct, kw_only=True):
     start_date: Epoch | None = None
     duration: Seconds | None = None
     uptime_mins: Seconds | None = None
+    cpu_util: float | None = None  # fraction of the instance's cores busy
+    cpu_cores_effective: float | None = None
+    mem_usage: float | None = None  # MB (MiB: what the host's cgroup reports)
+    gpu_util: float | None = None  # fraction, one figure for all the instance's GPUs
+    gpu_ram: float | None = None  # MB per GPU
 
 
 def decode_row(row: dict[str, Any]) -> VastInstance:
@@ -202,6 +209,41 @@ def instance_from(
         annotations=pod_annotations(row),
         restarts=restarts,
         last_exit=last_exit,
+        usage=usage_of(row, at=server_now) if state is InstanceState.RUNNING else None,
+    )
+
+
+def _finite(value: float | None, *, high: float = math.inf) -> float | None:
+    if value is None or not math.isfinite(value) or not 0 <= value <= high:
+        return None
+    return float(value)
+
+
+def usage_of(row: VastInstance, *, at: float) -> Usage | None:
+    """What Vast.ai reports an instance uses: ``cpu_util`` (a fraction of its
+    ``cpu_cores_effective``) as cores, ``mem_usage`` as bytes, ``gpu_util`` for each GPU (Vast.ai
+    gives one figure for them all) with ``gpu_ram`` as its memory. GPU memory in use is not
+    reported, so it is left out; so is anything null or out of range."""
+    util, cores = _finite(row.cpu_util, high=1.0), _finite(row.cpu_cores_effective)
+    memory = _finite(row.mem_usage)
+    gpu_util, gpu_ram = _finite(row.gpu_util, high=1.0), _finite(row.gpu_ram)
+    gpus = tuple(
+        GpuUsage(
+            index=index,
+            model=row.gpu_name or "",
+            duty_cycle=gpu_util * 100 if gpu_util is not None else None,
+            memory_total_bytes=int(gpu_ram * MIB) if gpu_ram is not None else None,
+        )
+        for index in range(row.num_gpus or 0)
+    )
+    cpu = util * cores if util is not None and cores is not None else None
+    if cpu is None and memory is None and gpu_util is None:
+        return None
+    return Usage(
+        at=datetime.fromtimestamp(at, UTC),
+        cpu_cores=cpu,
+        memory_bytes=int(memory * MIB) if memory is not None else None,
+        gpus=gpus,
     )
 
 

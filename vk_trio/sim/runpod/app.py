@@ -74,6 +74,7 @@ class RunPodSim:
         self.api = Api(self)
         self.images = ImageRegistry(self.account.scripted)
         self.port: int | None = None
+        self.open_log_streams = 0  # SSE log streams a client holds open right now
 
     # --- serving -------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import Any
 import trio
 
 from vk_trio.sim.runpod.workloads import Workload, plan_run
+from vk_trio.sim.usage import busy
 
 _MAX_EVENTS_PER_ADVANCE = 200_000
 
@@ -283,11 +284,15 @@ class SimPod:
                 ports.append(
                     {"private": private, "public": None, "type": "http", "ip": "100.65.0.2"}
                 )
+        load = busy(now - self.run_start)
         return {
             "uptime": int(now - self.run_start),
-            "gpus": [{"util": 0, "memoryUtil": 0} for _ in range(self.gpu_count)],
-            "cpu": {"util": 3},
-            "memory": {"util": 5},
+            "gpus": [
+                {"util": round(load.gpu * 100), "memoryUtil": round(load.gpu_memory * 100)}
+                for _ in range(self.gpu_count)
+            ],
+            "cpu": {"util": round(load.cpu * 100)},
+            "memory": {"util": round(load.memory * 100)},
             "ports": ports,
         }
 

@@ -349,6 +349,14 @@ class LogStream:
         self.api, self.pod, self.source = api, pod, source
         self.pending: list[LogEntry] | None = backfill
         self.last = pod.logs[-1].seq if pod.logs else 0
+        self.open = True
+        api.sim.open_log_streams += 1
+
+    async def aclose(self) -> None:
+        """The server closes the body when it is done or the client went away."""
+        if self.open:
+            self.open = False
+            self.api.sim.open_log_streams -= 1
 
     def __aiter__(self) -> LogStream:
         return self

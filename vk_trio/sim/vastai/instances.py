@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from vk_trio.sim.usage import busy
 from vk_trio.sim.vastai import shell
 from vk_trio.sim.vastai.offers import SimOffer
 from vk_trio.sim.vastai.workloads import OCI_ERROR, Workload
@@ -253,4 +254,10 @@ class SimInstance:
         if status.actual == "running" and status.running_since is not None:
             row["ports"] = self.ports()
             row["uptime_mins"] = (now - status.running_since) / 60.0
+            load = busy(now - status.running_since)
+            memory_limit = offer.cpu_ram * offer.cpu_cores_effective / (offer.cpu_cores or 32)
+            row["cpu_util"] = load.cpu
+            row["mem_limit"] = memory_limit
+            row["mem_usage"] = memory_limit * load.memory
+            row["gpu_util"] = load.gpu
         return row

@@ -1,0 +1,33 @@
+"""Where the API server finds the kubelet API: the InternalIP (loopback when the API server is on
+loopback), a Hostname only when it resolves to that IP, and the port the API really listens on."""
+
+from __future__ import annotations
+
+import pytest
+
+from vk_trio.config import Config
+from vk_trio.node import registration
+from vk_trio.node.registration import default_node_ip, hostname_resolves_to, node_status
+
+
+def test_a_loopback_api_server_means_a_loopback_node_ip(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registration, "outbound_ip", lambda: "192.0.2.10")
+    assert default_node_ip("https://127.0.0.1:6443") == "127.0.0.1"
+    assert default_node_ip("https://localhost:6443") == "127.0.0.1"
+    assert default_node_ip("https://[::1]:6443") == "127.0.0.1"
+    assert default_node_ip("https://10.96.0.1:443") == "192.0.2.10"
+    assert default_node_ip("https://api.example.com") == "192.0.2.10"
+
+
+def test_a_hostname_that_does_not_resolve_to_the_node_is_not_published() -> None:
+    assert hostname_resolves_to("localhost", "127.0.0.1")
+    assert not hostname_resolves_to("no-such-node.invalid", "127.0.0.1")
+    status = node_status(Config(), ready=True, node_ip="10.0.0.5")
+    assert status["addresses"] == [{"type": "InternalIP", "address": "10.0.0.5"}]
+    named = node_status(Config(), ready=True, node_ip="10.0.0.5", hostname=True)
+    assert {"type": "Hostname", "address": "virtual-gpu"} in named["addresses"]
+
+
+def test_the_node_advertises_the_port_the_kubelet_api_listens_on() -> None:
+    status = node_status(Config(kubelet_port=0), ready=True, node_ip="10.0.0.5", kubelet_port=41234)
+    assert status["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 41234}}
