@@ -55,6 +55,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     vast_api_url: str = "https://console.vast.ai"
     fake_state_file: str | None = None
     leader_elect: bool = False
+    offload: bool = False  # burst: bind pending managed Jobs' pods to this node (pods/burst.py)
+    pending_job_threshold: int = 1
+    max_pending_time: float = 0.0  # seconds; 0: the time rule is off
 
     def taint_parts(self) -> tuple[str, str, str] | None:
         """(key, value, effect) of the node taint, or None when disabled."""
@@ -147,6 +150,24 @@ SETTINGS: tuple[Setting, ...] = (
         "--leader-elect",
         ("LEADER_ELECT",),
         "run as one of several replicas: only the Lease holder acts",
+    ),
+    Setting(
+        "offload",
+        "--offload",
+        ("OFFLOAD",),
+        "burst: offload pending Jobs annotated runpod.io/managed to this node",
+    ),
+    Setting(
+        "pending_job_threshold",
+        "--pending-job-threshold",
+        ("PENDING_JOB_THRESHOLD",),
+        "offload the oldest pending managed Jobs while more than this many wait",
+    ),
+    Setting(
+        "max_pending_time",
+        "--max-pending-time",
+        ("MAX_PENDING_TIME",),
+        "offload a managed Job pending longer than this many seconds (0: off)",
     ),
 )
 _FIELDS = {s.field: s for s in SETTINGS}
@@ -244,6 +265,10 @@ def validate(config: Config) -> None:
         raise bad("max_pods", "capacity must be positive")
     if config.kube_qps <= 0 or config.kube_burst < 1:
         raise bad("kube_qps", "QPS must be positive and burst at least 1")
+    if config.pending_job_threshold < 0:
+        raise bad("pending_job_threshold", "must be 0 or more Jobs")
+    if config.max_pending_time < 0:
+        raise bad("max_pending_time", "must be 0 (off) or more seconds")
     if config.max_gpu_price is not None and config.max_gpu_price <= 0:
         raise bad("max_gpu_price", "must be a positive $/hour")
     parse_address(config.health_server_address, field="health_server_address")

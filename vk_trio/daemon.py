@@ -32,6 +32,7 @@ from vk_trio.logs import get_logger
 from vk_trio.node.heartbeat import RENEW_INTERVAL, LeaseStats, run_lease, run_status_heartbeat
 from vk_trio.node.registration import NodeRegistrar, NodeState
 from vk_trio.observability import agent_families
+from vk_trio.pods.burst import Burst, BurstStats
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.env import KubeObjectSource
 from vk_trio.pods.instances import InstanceView
@@ -65,6 +66,7 @@ class Agent:
     kube_requests: dict[str, int] = field(default_factory=dict)
     events: EventRecorder | None = None
     elector: LeaderElector | None = None
+    burst: BurstStats = field(default_factory=BurstStats)
 
     def events_dropped(self) -> int:
         return self.events.dropped if self.events is not None else 0
@@ -231,6 +233,9 @@ async def _run_pods(
     await nursery.start(run_status_heartbeat, registrar)
     agent.node.ready = True
     agent.node.touch()
+    if config.offload:  # after Ready: burst binds pods only to a node that runs them
+        burst = Burst(client=client, config=config, cache=cache, events=events, stats=agent.burst)
+        await nursery.start(burst.run)
     _log.info("node %s is ready (provider %s)", config.node_name, provider.name)
     task_status.started(agent)
 

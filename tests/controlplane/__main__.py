@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests.controlplane import launcher
-from tests.controlplane.build import ensure_binary
+from tests.controlplane.build import ensure_binary, ensure_kwok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         binary = ensure_binary()
         print(f"{binary}  ({time.monotonic() - started:.1f}s)")
+        kwok = ensure_kwok()  # the simulated local GPU nodes of tests/pods/test_burst_*
+        print(f"{kwok}  ({time.monotonic() - started:.1f}s)")
     elif args.command == "up":
         binary = ensure_binary()
         built = time.monotonic()
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tests.controlplane", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build (or find) the cached controlplane binary, print its path")
+    sub.add_parser("build", help="build (or find) the cached controlplane and kwok, print paths")
     for name, text in (("up", "start, or reuse, a control plane"), ("down", "stop it")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--state-dir", type=Path, required=True, help="its files, logs and pids")
