@@ -9,15 +9,20 @@ the Job. ``sim.vk-trio.io/run-for`` says how long a pod runs on the local node;
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
+
+import trio
 
 from tests.agent_harness import eventually
 from tests.controlplane.kwok_nodes import RUN_FOR, add_local_gpu_node
+from vk_trio.errors import KubeError
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Event, Job, ObjectList, Pod
-from vk_trio.kube.resources import EVENTS, JOBS, PODS
+from vk_trio.kube.resources import EVENTS, JOBS, NODES, PODS
 from vk_trio.pods.burst_policy import OFFLOADED_TO
 
 MANAGED = {"runpod.io/managed": "true"}
@@ -69,10 +74,30 @@ def job_manifest(
     }
 
 
-async def local_node_full(client: KubeClient, ns: str, *, busy: int = 2) -> str:
-    """A local node with 2 GPUs, ``busy`` of them held by unmanaged long Jobs; its name."""
+@asynccontextmanager
+async def local_node_full(client: KubeClient, ns: str, *, busy: int = 2) -> AsyncIterator[str]:
+    """A local node with 2 GPUs, ``busy`` of them held by unmanaged long Jobs; its name.
+
+    Afterwards the namespace's Jobs are deleted before the node, so that no Job controller
+    recreates a pod that a later test's local node would run."""
     name = f"local-{secrets.token_hex(3)}"
     await add_local_gpu_node(client, name, gpus=2)
+    try:
+        await _occupy(client, ns, name, busy)
+        yield name
+    finally:
+        with trio.CancelScope(shield=True):
+            listed: ObjectList[Job] = await client.list(JOBS, namespace=ns)
+            for job in listed.items:
+                with contextlib.suppress(KubeError):
+                    await client.delete(
+                        JOBS, job.metadata.name, namespace=ns, propagation_policy="Background"
+                    )
+            with contextlib.suppress(KubeError):
+                await client.delete(NODES, name)
+
+
+async def _occupy(client: KubeClient, ns: str, name: str, busy: int) -> None:
     for index in range(busy):
         await client.create(
             JOBS, job_manifest(f"busy-{index}", annotations={}, run_for=LONG), namespace=ns
@@ -83,7 +108,6 @@ async def local_node_full(client: KubeClient, ns: str, *, busy: int = 2) -> str:
             within=60,
             what=f"busy-{index} running on {name}",
         )
-    return name
 
 
 async def pods_of(client: KubeClient, ns: str, job: str) -> list[Pod]:

@@ -29,7 +29,7 @@ from tests.pods.burst_support import (
     running_on,
     unschedulable,
 )
-from vk_trio.kube.resources import JOBS, NODES
+from vk_trio.kube.resources import JOBS
 from vk_trio.pods.burst_policy import OFFLOAD_RULE, OFFLOADED_AT
 
 pytestmark = pytest.mark.controlplane
@@ -42,8 +42,11 @@ async def test_jobs_that_fit_stay_local_and_the_one_that_waits_too_long_goes_to_
         controlplane, tmp_path, offload=True, pending_job_threshold=5, max_pending_time=4
     )
     vk = config.node_name
-    async with admin_client(controlplane) as admin, running_agent(config, controlplane) as agent:
-        local = await local_node_full(admin, namespace, busy=0)
+    async with (
+        admin_client(controlplane) as admin,
+        running_agent(config, controlplane) as agent,
+        local_node_full(admin, namespace, busy=0) as local,
+    ):
         for name in ("first", "second"):
             await admin.create(JOBS, job_manifest(name, run_for=LONG), namespace=namespace)
         for name in ("first", "second"):
@@ -77,7 +80,6 @@ async def test_jobs_that_fit_stay_local_and_the_one_that_waits_too_long_goes_to_
         billed = fake_cloud(config).ledger()
         assert [e.pod_uid for e in billed] == [pod.metadata.uid]
         assert agent.burst.bound == 1 and agent.burst.writes.get("job") == 1
-        await admin.delete(NODES, local)
 
 
 async def test_threshold_one_with_three_pending_sends_the_oldest_two(
@@ -85,8 +87,7 @@ async def test_threshold_one_with_three_pending_sends_the_oldest_two(
 ) -> None:
     config = agent_config(controlplane, tmp_path, offload=True, pending_job_threshold=1)
     vk = config.node_name
-    async with admin_client(controlplane) as admin:
-        local = await local_node_full(admin, namespace)
+    async with admin_client(controlplane) as admin, local_node_full(admin, namespace):
         for name in ("oldest", "middle", "newest"):
             await admin.create(JOBS, job_manifest(name), namespace=namespace)
             await eventually(
@@ -106,7 +107,6 @@ async def test_threshold_one_with_three_pending_sends_the_oldest_two(
             assert await bound_to(admin, namespace, "newest", vk) is None
             assert await unschedulable(admin, namespace, "newest")
             assert agent.burst.bound == 2
-        await admin.delete(NODES, local)
 
 
 async def test_the_offload_annotation_sends_a_job_at_once(
@@ -115,8 +115,11 @@ async def test_the_offload_annotation_sends_a_job_at_once(
     config = agent_config(
         controlplane, tmp_path, offload=True, pending_job_threshold=100, max_pending_time=3600
     )
-    async with admin_client(controlplane) as admin, running_agent(config, controlplane):
-        local = await local_node_full(admin, namespace)
+    async with (
+        admin_client(controlplane) as admin,
+        running_agent(config, controlplane),
+        local_node_full(admin, namespace),
+    ):
         forced = {**MANAGED, "runpod.io/offload": "true"}
         await admin.create(JOBS, job_manifest("now", annotations=forced), namespace=namespace)
         pod = await eventually(
@@ -124,7 +127,6 @@ async def test_the_offload_annotation_sends_a_job_at_once(
         )
         assert pod.metadata.annotations[OFFLOAD_RULE] == "offload-annotation"
         await eventually(lambda: job_finished(admin, namespace, "now"), within=60, what="done")
-        await admin.delete(NODES, local)
 
 
 async def test_unmanaged_suspended_and_excluded_jobs_stay_local_whatever_the_rules_say(
@@ -134,8 +136,11 @@ async def test_unmanaged_suspended_and_excluded_jobs_stay_local_whatever_the_rul
         controlplane, tmp_path, offload=True, pending_job_threshold=0, max_pending_time=1
     )
     vk = config.node_name
-    async with admin_client(controlplane) as admin, running_agent(config, controlplane):
-        local = await local_node_full(admin, namespace)
+    async with (
+        admin_client(controlplane) as admin,
+        running_agent(config, controlplane),
+        local_node_full(admin, namespace),
+    ):
         stranger = {"runpod.io/offload": "true"}  # not managed: never touched
         await admin.create(
             JOBS, job_manifest("stranger", annotations=stranger), namespace=namespace
@@ -168,7 +173,6 @@ async def test_unmanaged_suspended_and_excluded_jobs_stay_local_whatever_the_rul
             "NotOffloaded"
         ]  # said once, not once per pass
         assert fake_cloud(config).ledger() == []
-        await admin.delete(NODES, local)
 
 
 async def test_local_capacity_freed_before_the_rule_fires_runs_the_job_locally_unbilled(
@@ -177,8 +181,11 @@ async def test_local_capacity_freed_before_the_rule_fires_runs_the_job_locally_u
     config = agent_config(
         controlplane, tmp_path, offload=True, pending_job_threshold=5, max_pending_time=20
     )
-    async with admin_client(controlplane) as admin, running_agent(config, controlplane) as agent:
-        local = await local_node_full(admin, namespace)
+    async with (
+        admin_client(controlplane) as admin,
+        running_agent(config, controlplane) as agent,
+        local_node_full(admin, namespace) as local,
+    ):
         await admin.create(JOBS, job_manifest("patient"), namespace=namespace)
         await eventually(lambda: unschedulable(admin, namespace, "patient"), what="pending")
         await admin.delete(JOBS, "busy-0", namespace=namespace, propagation_policy="Background")
@@ -189,7 +196,6 @@ async def test_local_capacity_freed_before_the_rule_fires_runs_the_job_locally_u
         assert pod.spec.node_name == local
         assert await offloaded_to(admin, namespace, "patient") == ""
         assert fake_cloud(config).ledger() == [] and agent.burst.bound == 0
-        await admin.delete(NODES, local)
 
 
 async def test_later_pods_of_an_offloaded_job_follow_it(
@@ -198,8 +204,11 @@ async def test_later_pods_of_an_offloaded_job_follow_it(
     config = agent_config(controlplane, tmp_path, offload=True, pending_job_threshold=0)
     vk = config.node_name
     failing = {"fake.vk-trio.io/exit-code": "1"}
-    async with admin_client(controlplane) as admin, running_agent(config, controlplane):
-        local = await local_node_full(admin, namespace)
+    async with (
+        admin_client(controlplane) as admin,
+        running_agent(config, controlplane),
+        local_node_full(admin, namespace),
+    ):
         manifest = job_manifest("retry", backoff_limit=1, pod_annotations=failing)
         await admin.create(JOBS, manifest, namespace=namespace)
 
@@ -215,4 +224,3 @@ async def test_later_pods_of_an_offloaded_job_follow_it(
         rules = sorted(p.metadata.annotations[OFFLOAD_RULE] for p in pods)
         assert rules == ["follows-job", "pending-job-threshold"]
         assert len(fake_cloud(config).ledger()) == 2
-        await admin.delete(NODES, local)
