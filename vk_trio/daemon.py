@@ -233,9 +233,9 @@ async def _run_pods(
     await nursery.start(run_status_heartbeat, registrar)
     agent.node.ready = True
     agent.node.touch()
-    if config.offload:  # after Ready: burst binds pods only to a node that runs them
+    if config.offload:  # after Ready, and not awaited: burst never holds up the node's own work
         burst = Burst(client=client, config=config, cache=cache, events=events, stats=agent.burst)
-        await nursery.start(burst.run)
+        nursery.start_soon(burst.run)
     _log.info("node %s is ready (provider %s)", config.node_name, provider.name)
     task_status.started(agent)
 

@@ -58,6 +58,7 @@ from vk_trio.pods.cache import PodCache
 
 COALESCE = 0.05  # seconds: let a burst of watch events land before a pass
 RESERVATION_TTL = 60.0  # a pod we bound counts against capacity until the pod watch shows it
+SYNC_WARNING = 30.0  # seconds without the first lists before burst says so
 WRITERS = 64  # concurrent writes of one pass (the client's QPS paces them anyway)
 OFFLOADED, NOT_OFFLOADED = "Offloaded", "NotOffloaded"
 _log = get_logger("vk_trio.pods.burst")
@@ -109,6 +110,7 @@ class Burst:
         self.node: Node | None = None
         self.jobs: dict[str, JobView] = {}
         self.unbound: dict[str, UnboundPod] = {}
+        self.synced = trio.Event()
         self._wake = trio.Event()
         self._next_check: float | None = None
         self._reserved: dict[str, tuple[Fraction, float]] = {}  # bound by us, not yet cached
@@ -121,9 +123,11 @@ class Burst:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._warn_unless_synced)
             await nursery.start(self._watch_node)
             for watch in (self._watch_jobs, self._watch_unbound):
                 await nursery.start(watch)
+            self.synced.set()
             task_status.started()
             _log.info(
                 "burst: offloading managed Jobs to %s (threshold %d, max pending %gs)",
@@ -135,6 +139,18 @@ class Burst:
 
     def poke(self) -> None:
         self._wake.set()
+
+    async def _warn_unless_synced(self) -> None:
+        """The watches retry for ever; a missing permission must at least be said."""
+        while True:
+            with trio.move_on_after(SYNC_WARNING):
+                await self.synced.wait()
+                return
+            _log.warning(
+                "burst: Jobs, unbound pods or node %s not listed yet: does the agent's RBAC "
+                "grant jobs list/watch (the chart's offload: true)?",
+                self.node_name,
+            )
 
     async def _watch_node(self, *, task_status: trio.TaskStatus[None]) -> None:
         async def on_node(event: Synced[Node] | Changed[Node]) -> None:
