@@ -32,7 +32,8 @@ from vk_trio.logs import get_logger
 from vk_trio.node.heartbeat import RENEW_INTERVAL, LeaseStats, run_lease, run_status_heartbeat
 from vk_trio.node.registration import NodeRegistrar, NodeState
 from vk_trio.observability import agent_families
-from vk_trio.pods.burst import Burst, BurstStats
+from vk_trio.pods.burst import Burst
+from vk_trio.pods.burst_traces import BurstStats
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.env import KubeObjectSource
 from vk_trio.pods.instances import InstanceView

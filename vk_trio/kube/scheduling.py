@@ -25,6 +25,7 @@ from vk_trio.errors import Conflict, NotFound
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import K, Pod, PodSpec, Toleration, _dict, _list
 from vk_trio.kube.resources import Resource
+from vk_trio.pacing import TokenBucket
 
 
 class NodeSelectorRequirement(K):
@@ -83,6 +84,7 @@ async def bind(
     node: str,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
+    limiter: TokenBucket | None = None,
 ) -> Bound:
     """Bind ``pod`` to ``node`` as a scheduler does, with labels and annotations for the pod.
 
@@ -103,7 +105,9 @@ async def bind(
     path = UNBOUND_PODS.path(namespace=meta.namespace, name=meta.name, subresource="binding")
     try:
         # A repeat after a lost answer is safe: a second binding gets 409 instead of acting twice.
-        await client.request("POST", path, body=msgspec.json.encode(body), idempotent=True)
+        await client.request(
+            "POST", path, body=msgspec.json.encode(body), idempotent=True, limiter=limiter
+        )
     except Conflict:
         return Bound.ALREADY
     except NotFound:

@@ -8,7 +8,10 @@ why; pods/burst_fit.py makes the scheduler's checks for this node). A pod that g
 to the virtual node through the Binding subresource, as the scheduler would, and from then on it
 is a pod like any other on the node: same lifecycle, logs, billing. No second representation.
 
-What a decision writes (bench/burst.py counts it): the Binding, which also sets the pod's label
+Its writes have a token bucket of their own, at the client's QPS and burst: like the
+kube-scheduler's own client budget, so that binding a burst of pods does not queue behind the
+status writes of the pods already bound (and the reverse). What a decision writes
+(bench/burst.py counts it): the Binding, which also sets the pod's label
 (``runpod.io/managed=true`` for seed 002's ``kubectl get pods -l``) and the annotations
 ``vk-trio.io/offloaded-at`` and ``vk-trio.io/offload-rule``; one merge patch of the Job's
 annotations (``offloaded-at``, ``offloaded-to``, ``offload-rule``) the first time a Job goes;
@@ -27,7 +30,7 @@ this (it starts inside the daemon's leader term).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 
 import trio
@@ -35,25 +38,25 @@ import trio
 from vk_trio.config import Config
 from vk_trio.errors import KubeError
 from vk_trio.kube.client import KubeClient
-from vk_trio.kube.events import NORMAL, WARNING, EventRecorder, pod_reference
-from vk_trio.kube.models import Job, Node, ObjectReference, Pod
-from vk_trio.kube.resources import JOBS, NODES, PODS
+from vk_trio.kube.events import WARNING, EventRecorder, pod_reference
+from vk_trio.kube.models import Job, Node, Pod
+from vk_trio.kube.resources import JOBS, NODES
 from vk_trio.kube.scheduling import UNBOUND, UNBOUND_PODS, Bound, UnboundPod, bind
 from vk_trio.kube.timefmt import kube_time, utcnow
 from vk_trio.kube.watch import Changed, Synced, watch_resource
 from vk_trio.logs import get_logger
+from vk_trio.pacing import TokenBucket
 from vk_trio.pods.burst_fit import Misfit, Room, misfit, pod_gpus, room_on
 from vk_trio.pods.burst_policy import (
     OFFLOAD_RULE,
     OFFLOADED_AT,
-    OFFLOADED_TO,
     Decision,
     JobView,
     job_view,
-    owning_job,
     plan,
     pods_of_jobs,
 )
+from vk_trio.pods.burst_traces import BurstStats, Traces
 from vk_trio.pods.cache import PodCache
 
 COALESCE = 0.05  # seconds: let a burst of watch events land before a pass
@@ -62,28 +65,6 @@ SYNC_WARNING = 30.0  # seconds without the first lists before burst says so
 WRITERS = 64  # concurrent writes of one pass (the client's QPS paces them anyway)
 OFFLOADED, NOT_OFFLOADED = "Offloaded", "NotOffloaded"
 _log = get_logger("vk_trio.pods.burst")
-
-
-@dataclass
-class BurstStats:
-    passes: int = 0
-    bound: int = 0  # Bindings that bound a pod
-    lost_races: int = 0  # 409: bound by someone else first (or recreated)
-    gone: int = 0
-    not_offloaded: int = 0  # pods that could not go, by (pod, reason)
-    job_annotations: int = 0
-    label_patches: int = 0
-    errors: int = 0
-    writes: dict[str, int] = field(default_factory=dict)  # by kind: binding, job, label, event
-
-    def wrote(self, kind: str, count: int = 1) -> None:
-        self.writes[kind] = self.writes.get(kind, 0) + count
-
-
-def job_reference(job: JobView) -> ObjectReference:
-    return ObjectReference(
-        api_version="batch/v1", kind="Job", name=job.name, namespace=job.namespace, uid=job.uid
-    )
 
 
 class Burst:
@@ -104,6 +85,7 @@ class Burst:
         self.max_pending = config.max_pending_time
         self.interval = config.reconcile_interval
         self.own_taint = config.taint_parts()
+        self.limiter = TokenBucket(qps=config.kube_qps, burst=config.kube_burst)
         self.cache = cache
         self.events = events
         self.stats = stats if stats is not None else BurstStats()
@@ -115,9 +97,14 @@ class Burst:
         self._next_check: float | None = None
         self._reserved: dict[str, tuple[Fraction, float]] = {}  # bound by us, not yet cached
         self._settled: dict[str, float] = {}  # 409/404: leave alone until the watch catches up
-        self._said: set[tuple[str, str]] = set()  # (object uid, message) of Events written
-        self._job_traced: set[str] = set()  # Jobs whose annotation we wrote (or are writing)
-        self._labelled: set[str] = set()
+        self.traces = Traces(
+            client=client,
+            events=events,
+            cache=cache,
+            limiter=self.limiter,
+            node_name=self.node_name,
+            stats=self.stats,
+        )
 
     # --- inputs: three watches -----------------------------------------------------------
 
@@ -212,8 +199,10 @@ class Burst:
             return
         bound_here = list(self.cache)
         self._forget(bound_here)
-        await self._complete_traces(bound_here)
-        await self._report_job_problems()
+        await self.traces.complete(
+            bound_here, jobs=self.jobs, ours=self._reserved, annotated=self._annotated
+        )
+        await self.traces.job_problems(list(self.jobs.values()))
         reserved = (gpus for gpus, _ in self._reserved.values())
         room = room_on(node, bound_here, reserved=reserved)
         candidates = [p for uid, p in self.unbound.items() if uid not in self._busy()]
@@ -242,7 +231,7 @@ class Burst:
             for decision, pod in moves:
                 nursery.start_soon(self._offload, decision, pod, limit)
         for decision, pod, why in misfits:
-            await self._report_misfit(decision, pod, why)
+            await self.traces.misfit(decision, pod, why)
         await self._annotate_jobs([d for d, _ in moves])
 
     def _fit(
@@ -280,9 +269,7 @@ class Burst:
             if uid in self.unbound and now - at < RESERVATION_TTL
         }
         alive = set(self.unbound) | cached | set(self.jobs)
-        self._said = {key for key in self._said if key[0] in alive}
-        self._job_traced &= set(self.jobs)
-        self._labelled &= cached
+        self.traces.forget(alive=alive, jobs=self.jobs.keys(), cached=cached)
 
     # --- writes --------------------------------------------------------------------------
 
@@ -302,11 +289,12 @@ class Burst:
                         OFFLOADED_AT: kube_time(utcnow()),
                         OFFLOAD_RULE: decision.rule.value,
                     },
+                    limiter=self.limiter,
                 )
             except KubeError as exc:
                 self.stats.errors += 1
                 _log.warning("burst: binding %s/%s failed: %s", meta.namespace, meta.name, exc)
-                await self._say(
+                await self.traces.say(
                     pod_reference(pod), WARNING, "OffloadFailed", f"binding failed: {exc}"
                 )
                 return
@@ -328,19 +316,7 @@ class Burst:
             decision.rule.value,
             waited,
         )
-        await self._say(
-            pod_reference(pod),
-            NORMAL,
-            OFFLOADED,
-            f"bound to the virtual node {self.node_name}{waited}: {decision.why}",
-        )
-        await self._say(
-            job_reference(job),
-            NORMAL,
-            OFFLOADED,
-            f"pod {meta.name} offloaded to the virtual node {self.node_name}{waited}: "
-            f"{decision.why}",
-        )
+        await self.traces.offloaded(decision, pod, waited)
 
     async def _annotate_jobs(self, decisions: list[Decision]) -> None:
         jobs = {d.job.uid: d for d in decisions if d.job.offloaded_to != self.node_name}
@@ -350,102 +326,10 @@ class Burst:
                     nursery.start_soon(self._annotate_job, decision.job, decision.rule.value)
 
     async def _annotate_job(self, job: JobView, rule: str) -> None:
-        if job.uid in self._job_traced:
-            return
-        self._job_traced.add(job.uid)
-        patch = {
-            "metadata": {
-                "annotations": {
-                    OFFLOADED_AT: kube_time(utcnow()),
-                    OFFLOADED_TO: self.node_name,
-                    OFFLOAD_RULE: rule,
-                }
-            }
-        }
-        try:
-            self.stats.wrote("job")
-            await self.client.patch(JOBS, job.name, patch, namespace=job.namespace)
-        except KubeError as exc:
-            self._job_traced.discard(job.uid)  # the next pass tries again
-            self.stats.errors += 1
-            _log.warning("burst: annotating Job %s/%s failed: %s", job.namespace, job.name, exc)
-            return
-        self.stats.job_annotations += 1
-        current = self.jobs.get(job.uid)
+        if await self.traces.annotate_job(job, rule):
+            self._annotated(job.uid)
+
+    def _annotated(self, job_uid: str) -> None:
+        current = self.jobs.get(job_uid)
         if current is not None:  # follow at once, before the watch echoes the patch
-            self.jobs[job.uid] = replace(current, offloaded_to=self.node_name)
-
-    async def _complete_traces(self, bound_here: list[Pod]) -> None:
-        """What a crash (or a pre-1.35 API server) left undone for pods already bound here."""
-        async with trio.open_nursery() as nursery:
-            for pod in bound_here:
-                rule = pod.metadata.annotations.get(OFFLOAD_RULE)
-                if OFFLOADED_AT not in pod.metadata.annotations or rule is None:
-                    continue
-                uid = owning_job(pod)
-                job = self.jobs.get(uid) if uid is not None else None
-                if job is None or not job.managed:
-                    continue
-                if not job.offloaded_to and job.uid not in self._job_traced:
-                    if pod.metadata.uid not in self._reserved:  # not this term's own bind
-                        await self._say(
-                            job_reference(job),
-                            NORMAL,
-                            OFFLOADED,
-                            f"pod {pod.metadata.name} offloaded to the virtual node "
-                            f"{self.node_name} ({rule})",
-                        )
-                    nursery.start_soon(self._annotate_job, job, rule)
-                labels = pod.metadata.labels
-                missing = {k: "true" for k in job.managed_by if labels.get(k) != "true"}
-                if missing and pod.metadata.uid not in self._labelled:
-                    self._labelled.add(pod.metadata.uid)
-                    nursery.start_soon(self._label, pod, missing)
-
-    async def _label(self, pod: Pod, labels: dict[str, str]) -> None:
-        meta = pod.metadata
-        try:
-            self.stats.wrote("label")
-            patched: Pod = await self.client.patch(
-                PODS,
-                meta.name,
-                {"metadata": {"labels": labels}},
-                namespace=meta.namespace,
-                subresource="status",
-            )
-        except KubeError as exc:
-            self._labelled.discard(meta.uid)
-            self.stats.errors += 1
-            _log.warning("burst: labelling %s/%s failed: %s", meta.namespace, meta.name, exc)
-            return
-        self.stats.label_patches += 1
-        self.cache.update(patched)
-
-    async def _report_misfit(self, decision: Decision, pod: UnboundPod, why: Misfit) -> None:
-        kind = WARNING if why.lasting else NORMAL
-        if (pod.metadata.uid, why.message) not in self._said:
-            self.stats.not_offloaded += 1
-        rule = decision.rule.value
-        await self._say(
-            pod_reference(pod), kind, NOT_OFFLOADED, f"stays local (rule {rule}): {why.message}"
-        )
-        await self._say(
-            job_reference(decision.job),
-            kind,
-            NOT_OFFLOADED,
-            f"pod {pod.metadata.name} stays local: {why.message}",
-        )
-
-    async def _report_job_problems(self) -> None:
-        for job in list(self.jobs.values()):
-            for problem in job.problems:
-                await self._say(job_reference(job), WARNING, "InvalidAnnotation", problem)
-
-    async def _say(self, ref: ObjectReference, kind: str, reason: str, message: str) -> None:
-        """An Event, once per object and message (a pass that changes nothing writes nothing)."""
-        key = (ref.uid, f"{reason}: {message}")
-        if key in self._said:
-            return
-        self._said.add(key)
-        self.stats.wrote("event")
-        await self.events.record(ref, type=kind, reason=reason, message=message)
+            self.jobs[job_uid] = replace(current, offloaded_to=self.node_name)
