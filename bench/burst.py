@@ -95,6 +95,17 @@ async def create_pending_jobs(admin: KubeClient, ns: str, names: list[str]) -> t
     return created_s, time.monotonic() - started
 
 
+async def pods_gone(admin: KubeClient, ns: str) -> None:
+    """Wait (up to 3 minutes) until the namespace has no pod left: a pending pod of this run
+    must not land on a GPU node registered later (the tests' local kwok nodes)."""
+    with trio.move_on_after(180):
+        while True:
+            listed: ObjectList[Pod] = await admin.list(PODS, namespace=ns)
+            if not listed.items:
+                return
+            await trio.sleep(0.5)
+
+
 async def run(cp: ControlPlane, *, jobs: int, qps: float, burst: int) -> dict[str, Any]:
     ns = f"bench-burst-{secrets.token_hex(3)}"
     names = [f"job-{i:04d}" for i in range(jobs)]
@@ -153,6 +164,7 @@ async def run(cp: ControlPlane, *, jobs: int, qps: float, burst: int) -> dict[st
                 await trio.to_thread.run_sync(
                     lambda: cp.kubectl("delete", "namespace", ns, "--wait=false", check=False)
                 )
+                await pods_gone(admin, ns)  # no pending GPU pod may outlive the run
                 await delete_node(admin, config.node_name)
     agent_writes = sum(after.get(m, 0) - before.get(m, 0) for m in WRITES)
     burst_writes = sum(writes.values())

@@ -101,4 +101,24 @@ def agent_families(agent: Agent) -> list[Family]:
             agent.events_dropped(), node
         )
     )
+    if agent.config.offload:
+        families.extend(_burst_families(agent, node))
     return families
+
+
+def _burst_families(agent: Agent, node: dict[str, str]) -> list[Family]:
+    stats = agent.burst
+    return [
+        Family("vk_trio_burst_offloaded_total", "counter", "Pods burst bound to this node").add(
+            stats.bound, node
+        ),
+        Family(
+            "vk_trio_burst_lost_races_total", "counter", "Bindings answered 409: placed already"
+        ).add(stats.lost_races, node),
+        Family(
+            "vk_trio_burst_not_offloaded_total", "counter", "Pods that could not go, by reason"
+        ).add(stats.not_offloaded, node),
+        Family("vk_trio_burst_errors_total", "counter", "Failed burst writes").add(
+            stats.errors, node
+        ),
+    ]

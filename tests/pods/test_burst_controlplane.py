@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import httpx2
 import pytest
 import trio
 
@@ -80,6 +81,9 @@ async def test_jobs_that_fit_stay_local_and_the_one_that_waits_too_long_goes_to_
         billed = fake_cloud(config).ledger()
         assert [e.pod_uid for e in billed] == [pod.metadata.uid]
         assert agent.burst.bound == 1 and agent.burst.writes.get("job") == 1
+        async with httpx2.AsyncClient() as http:
+            metrics = (await http.get(f"http://127.0.0.1:{agent.health_port}/metrics")).text
+        assert f'vk_trio_burst_offloaded_total{{node="{vk}"}} 1' in metrics
 
 
 async def test_threshold_one_with_three_pending_sends_the_oldest_two(
