@@ -22,6 +22,7 @@ from typing import Any
 from tests.controlplane.build import KWOK_DIR, ensure_kwok
 from tests.controlplane.launcher import ControlPlane
 from vk_trio.kube.client import KubeClient
+from vk_trio.kube.models import Node
 from vk_trio.kube.resources import NODES
 
 STAGES = KWOK_DIR / "stages.yaml"
@@ -63,9 +64,10 @@ def running_kwok(cp: ControlPlane, log_dir: Path) -> Iterator[subprocess.Popen[b
             proc.wait()
 
 
-def local_node(name: str) -> dict[str, Any]:
+def local_node(name: str, *, gpus: int) -> dict[str, Any]:
     key, value = MANAGED_ANNOTATION
     label, label_value = LOCAL_LABEL
+    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
     return {
         "metadata": {
             "name": name,
@@ -78,16 +80,15 @@ def local_node(name: str) -> dict[str, Any]:
             },
         },
         "spec": {},
+        "status": {"capacity": capacity, "allocatable": capacity},
     }
 
 
 async def add_local_gpu_node(client: KubeClient, name: str, *, gpus: int = 2) -> None:
-    """Register ``name`` with ``gpus`` nvidia.com/gpu; kwok turns it Ready within a second."""
-    await client.create(NODES, local_node(name))
-    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
-    await client.patch(
-        NODES,
-        name,
-        {"status": {"capacity": capacity, "allocatable": capacity}},
-        subresource="status",
-    )
+    """Register ``name`` with ``gpus`` nvidia.com/gpu; kwok turns it Ready within a second.
+
+    The capacity is part of the create, as a kubelet registers: a later status patch could
+    race kwok's first status write (which echoes the capacity it saw)."""
+    created: Node = await client.create(NODES, local_node(name, gpus=gpus))
+    if created.status.capacity.get("nvidia.com/gpu") != str(gpus):
+        raise AssertionError(f"node {name} registered without its GPUs: {created.status}")

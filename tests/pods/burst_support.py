@@ -103,11 +103,16 @@ async def _occupy(client: KubeClient, ns: str, name: str, busy: int) -> None:
             JOBS, job_manifest(f"busy-{index}", annotations={}, run_for=LONG), namespace=ns
         )
     for index in range(busy):
-        await eventually(
-            lambda i=index: running_on(client, ns, f"busy-{i}", name),  # type: ignore[misc]
-            within=60,
-            what=f"busy-{index} running on {name}",
-        )
+        try:
+            await eventually(
+                lambda i=index: running_on(client, ns, f"busy-{i}", name),  # type: ignore[misc]
+                within=60,
+                what=f"busy-{index} running on {name}",
+            )
+        except AssertionError as exc:
+            there: ObjectList[Pod] = await client.list(PODS, field_selector=f"spec.nodeName={name}")
+            on_node = [f"{p.metadata.namespace}/{p.metadata.name}" for p in there.items]
+            raise AssertionError(f"{exc}; the node runs {on_node}") from None
 
 
 async def pods_of(client: KubeClient, ns: str, job: str) -> list[Pod]:

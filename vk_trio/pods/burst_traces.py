@@ -118,8 +118,7 @@ class Traces:
 
     async def misfit(self, decision: Decision, pod: Pod, why: Misfit) -> None:
         kind = WARNING if why.lasting else NORMAL
-        rule = decision.rule.value
-        message = f"stays local (rule {rule}): {why.message}"
+        message = f"stays local: {why.message}"  # not the rule: it may change between passes
         if (pod.metadata.uid, f"{NOT_OFFLOADED}: {message}") not in self._said:
             self.stats.not_offloaded += 1
         await self.say(pod_reference(pod), kind, NOT_OFFLOADED, message)
