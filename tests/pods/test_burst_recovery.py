@@ -229,3 +229,37 @@ async def test_seed_002_readme_job_goes_to_runpod_unchanged(
             return sim.billing() == []
 
         await eventually(nothing_billed, within=30, what="the RunPod pod is terminated")
+
+
+async def test_with_leader_election_only_the_leader_offloads(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path, kwok: subprocess.Popen[bytes]
+) -> None:
+    config = agent_config(
+        controlplane,
+        tmp_path,
+        offload=True,
+        pending_job_threshold=0,
+        leader_elect=True,
+        namespace=namespace,
+    )
+    jobs = [f"led-{i}" for i in range(4)]
+    async with (
+        admin_client(controlplane) as admin,
+        local_node_full(admin, namespace),
+        running_agent(config, controlplane) as first,
+        running_agent(config, controlplane, keep_node=True) as second,
+    ):
+        for name in jobs:
+            await admin.create(JOBS, job_manifest(name), namespace=namespace)
+        for name in jobs:
+            await eventually(
+                lambda n=name: job_finished(admin, namespace, n),  # type: ignore[misc]
+                within=90,
+                what=f"{name} completes",
+            )
+        replicas = [first, second]
+        leaders = [a for a in replicas if a.elector is not None and a.elector.state.is_leader]
+        assert len(leaders) == 1
+        (standby,) = [a for a in replicas if a is not leaders[0]]
+        assert leaders[0].burst.bound == len(jobs)
+        assert standby.burst.passes == 0 and standby.burst.writes == {}

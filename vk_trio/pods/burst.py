@@ -63,7 +63,6 @@ COALESCE = 0.05  # seconds: let a burst of watch events land before a pass
 RESERVATION_TTL = 60.0  # a pod we bound counts against capacity until the pod watch shows it
 SYNC_WARNING = 30.0  # seconds without the first lists before burst says so
 WRITERS = 64  # concurrent writes of one pass (the client's QPS paces them anyway)
-OFFLOADED, NOT_OFFLOADED = "Offloaded", "NotOffloaded"
 _log = get_logger("vk_trio.pods.burst")
 
 
