@@ -59,6 +59,29 @@ def test_the_virtual_kubelet_librarys_tls_and_port_names_work() -> None:
     assert config.state_dir == "/var/lib/vk-trio"
 
 
+def test_burst_is_off_by_default_and_takes_seed_002s_settings_from_env_and_file(
+    tmp_path: Path,
+) -> None:
+    default = load_config(env={})
+    assert (default.offload, default.pending_job_threshold, default.max_pending_time) == (
+        False,
+        1,
+        0.0,
+    )
+    env = {"OFFLOAD": "true", "PENDING_JOB_THRESHOLD": "3", "MAX_PENDING_TIME": "120"}
+    from_env = load_config(env=env)
+    assert (from_env.offload, from_env.pending_job_threshold, from_env.max_pending_time) == (
+        True,
+        3,
+        120.0,
+    )
+    file = tmp_path / "vk.toml"
+    file.write_text("offload = true\npending_job_threshold = 0\nmax_pending_time = 30\n")
+    from_file = load_config(env={}, config_file=str(file))
+    assert from_file.offload and from_file.pending_job_threshold == 0
+    assert from_file.max_pending_time == 30
+
+
 @pytest.mark.parametrize(
     ("flags", "needle"),
     [
@@ -74,6 +97,9 @@ def test_the_virtual_kubelet_librarys_tls_and_port_names_work() -> None:
         ({"tls_cert_file": "/tls.crt"}, "--tls-cert-file"),
         ({"serving_cert": "acme"}, "--serving-cert"),
         ({"log_retention_bytes": "-1"}, "--log-retention-bytes"),
+        ({"pending_job_threshold": "-1"}, "--pending-job-threshold"),
+        ({"pending_job_threshold": "one"}, "--pending-job-threshold"),
+        ({"max_pending_time": "-5"}, "--max-pending-time"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_flag(flags: dict[str, str], needle: str) -> None:

@@ -30,7 +30,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config file (flags and env win)")
     for setting in SETTINGS:
         env = f" [env {', '.join(setting.env)}]" if setting.env else ""
-        if setting.field in ("disable_taint", "leader_elect"):
+        if setting.field in ("disable_taint", "leader_elect", "offload"):
             parser.add_argument(
                 setting.flag,
                 dest=setting.field,

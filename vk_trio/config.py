@@ -67,6 +67,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     leader_elect: bool = False
     max_disk_gb: int = 1000  # the largest disk a pod may rent, whatever it asks for
     registry_deny_cidrs: tuple[str, ...] = ("169.254.0.0/16", "fe80::/10")
+    offload: bool = False  # burst: bind pending managed Jobs' pods to this node (pods/burst.py)
+    pending_job_threshold: int = 1
+    max_pending_time: float = 0.0  # seconds; 0: the time rule is off
 
     def taint_parts(self) -> tuple[str, str, str] | None:
         """(key, value, effect) of the node taint, or None when disabled."""
@@ -229,6 +232,24 @@ SETTINGS: tuple[Setting, ...] = (
         "comma-separated address ranges image registry lookups must not reach "
         "(metadata addresses are always refused)",
     ),
+    Setting(
+        "offload",
+        "--offload",
+        ("OFFLOAD",),
+        "burst: offload pending Jobs annotated runpod.io/managed to this node",
+    ),
+    Setting(
+        "pending_job_threshold",
+        "--pending-job-threshold",
+        ("PENDING_JOB_THRESHOLD",),
+        "offload the oldest pending managed Jobs while more than this many wait",
+    ),
+    Setting(
+        "max_pending_time",
+        "--max-pending-time",
+        ("MAX_PENDING_TIME",),
+        "offload a managed Job pending longer than this many seconds (0: off)",
+    ),
 )
 _FIELDS = {s.field: s for s in SETTINGS}
 
@@ -325,6 +346,10 @@ def validate(config: Config) -> None:
         raise bad("max_pods", "capacity must be positive")
     if config.kube_qps <= 0 or config.kube_burst < 1:
         raise bad("kube_qps", "QPS must be positive and burst at least 1")
+    if config.pending_job_threshold < 0:
+        raise bad("pending_job_threshold", "must be 0 or more Jobs")
+    if config.max_pending_time < 0:
+        raise bad("max_pending_time", "must be 0 (off) or more seconds")
     if config.max_gpu_price is not None and config.max_gpu_price <= 0:
         raise bad("max_gpu_price", "must be a positive $/hour")
     if not 1 <= config.max_disk_gb <= 1_000_000:

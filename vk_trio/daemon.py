@@ -38,6 +38,8 @@ from vk_trio.node.heartbeat import RENEW_INTERVAL, LeaseStats, run_lease, run_st
 from vk_trio.node.registration import NodeRegistrar, NodeState
 from vk_trio.observability import agent_families
 from vk_trio.pods.admission import Admission, Capacity
+from vk_trio.pods.burst import Burst
+from vk_trio.pods.burst_traces import BurstStats
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.env import KubeObjectSource
 from vk_trio.pods.instances import InstanceView
@@ -79,6 +81,7 @@ class Agent:
     api: KubeletApi | None = None
     health_stats: ServerStats = field(default_factory=ServerStats)
     cluster_ca: bytes | None = None  # the kubeconfig's CA: the kubelet API's default client CA
+    burst: BurstStats = field(default_factory=BurstStats)
 
     def events_dropped(self) -> int:
         return self.events.dropped if self.events is not None else 0
@@ -285,6 +288,9 @@ async def _run_pods(
     nursery.start_soon(_run_api, agent.api, registrar)
     agent.node.ready = True
     agent.node.touch()
+    if config.offload:  # after Ready, and not awaited: burst never holds up the node's own work
+        burst = Burst(client=client, config=config, cache=cache, events=events, stats=agent.burst)
+        nursery.start_soon(burst.run)
     _log.info("node %s is ready (provider %s)", config.node_name, provider.name)
     task_status.started(agent)
 

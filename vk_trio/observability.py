@@ -118,6 +118,8 @@ def agent_families(agent: Agent) -> list[Family]:
             "vk_trio_unreadable_objects_total", "counter", "Pods the watch could not decode"
         ).add(agent.watch.unreadable, node)
     )
+    if agent.config.offload:
+        families.extend(_burst_families(agent, node))
     families += server_families("health", agent.health_stats, node)
     if agent.api is not None:
         families += api_families(agent.api, node)
@@ -197,3 +199,21 @@ def api_families(api: KubeletApi, node: dict[str, str]) -> list[Family]:
             ).add(info.not_after.timestamp(), {**node, "source": api.tls.source})
         )
     return families
+
+
+def _burst_families(agent: Agent, node: dict[str, str]) -> list[Family]:
+    stats = agent.burst
+    return [
+        Family("vk_trio_burst_offloaded_total", "counter", "Pods burst bound to this node").add(
+            stats.bound, node
+        ),
+        Family(
+            "vk_trio_burst_lost_races_total", "counter", "Bindings answered 409: placed already"
+        ).add(stats.lost_races, node),
+        Family(
+            "vk_trio_burst_not_offloaded_total", "counter", "Pods that could not go, by reason"
+        ).add(stats.not_offloaded, node),
+        Family("vk_trio_burst_errors_total", "counter", "Failed burst writes").add(
+            stats.errors, node
+        ),
+    ]

@@ -72,9 +72,10 @@ class Identity:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
 
-def release_values(node: str) -> dict[str, object]:
-    """The chart's defaults, except the node, and the fake cloud (no Secret needed)."""
-    return {"nodeName": node, "provider": "fake"}
+def release_values(node: str, *, offload: bool = True) -> dict[str, object]:
+    """The chart's defaults, except the node, the fake cloud (no Secret needed) and burst on
+    (its grants are the superset; tests/packaging/test_rbac.py also checks them off)."""
+    return {"nodeName": node, "provider": "fake", "offload": offload}
 
 
 def rbac_docs(docs: Sequence[chart.Doc]) -> list[chart.Doc]:
@@ -222,6 +223,7 @@ async def agent_as(
         namespace=identity.namespace,
         leader_elect=True,
         serving_cert="csr",  # as the chart runs it
+        offload=True,
     )
     fake = RecordingFake(identity.node, state_file=tmp_path / "fake-cloud.json")
     async with admin_client(cp) as admin:

@@ -111,6 +111,17 @@ def test_without_leader_election_neither_the_flag_nor_its_role_is_rendered() -> 
     assert chart.find(docs, "PodDisruptionBudget") == []
 
 
+def test_offload_values_become_the_burst_settings_and_are_off_by_default() -> None:
+    assert agent_config_of(chart.render()).offload is False
+    docs = chart.render(values={"offload": True, "pendingJobThreshold": 3, "maxPendingTime": 90})
+    config = agent_config_of(docs)
+    assert (config.offload, config.pending_job_threshold, config.max_pending_time) == (
+        True,
+        3,
+        90.0,
+    )
+
+
 def refusal(values: dict[str, object] | None = None, *, values_file: Path | None = None) -> str:
     flags = chart.helm_flags(values or {})
     if values_file is not None:
