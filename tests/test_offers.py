@@ -152,7 +152,8 @@ async def test_with_a_key_it_asks_the_runpod_api_url_and_never_shows_the_key(
     done = await offers_cli("--runpod-api-url", sim.url, key=API_KEY)
     assert done.returncode == 0, done.stderr
     table = rows(done.stdout.decode())
-    assert table == [["NVIDIA L40S", "48 GB", "1", "0.860", "EU-SE-1", "SECURE", "HIGH"]]
+    # $0.86 for the GPU and $0.0027 for the 20 GB container disk RunPod bills while it runs
+    assert table == [["NVIDIA L40S", "48 GB", "1", "0.863", "EU-SE-1", "SECURE", "HIGH"]]
     assert b"SIMULATED" not in done.stderr
     assert sim.requests_for("listGpuTypes")
 

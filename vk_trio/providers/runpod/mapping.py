@@ -36,13 +36,12 @@ from datetime import datetime
 
 from vk_trio.providers.base import Instance, InstanceSpec, InstanceState, Port
 from vk_trio.providers.runpod import models
-from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions
+from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions, container_disk_gb
 
 NAME_PREFIX = "vk-trio."
 EXIT_MARKER = "vk-trio:exit-code="
 WRAPPER = f'"$@"; code=$?; echo "{EXIT_MARKER}$code"; exec sleep infinity'
 EXIT_TAG = "VK_TRIO_EXIT_MARKER"
-DEFAULT_DISK_GB = 20
 _MARKER_LINE = re.compile(rf"^{re.escape(EXIT_MARKER)}(\d+)\s*$")
 
 
@@ -96,9 +95,6 @@ def create_request(
     env["VK_TRIO_KEY"] = spec.key
     if spec.wants_exit_code:
         env[EXIT_TAG] = EXIT_MARKER
-    disk = options.container_disk_gb
-    if disk is None and spec.need.disk_gb:
-        disk = max(1, int(-(-spec.need.disk_gb // 1)))
     gpu = models.GpuRequest(
         id=gpu_id,
         count=gpu_count,
@@ -109,7 +105,7 @@ def create_request(
         image=spec.image or None,
         template_id=options.template_id,
         args=command_line(spec, default_command),
-        disk=disk or DEFAULT_DISK_GB,
+        disk=container_disk_gb(options, spec.need.disk_gb),
         env=env,
         ports=ports(spec, options) or None,
         registry=registry,
