@@ -17,12 +17,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
 import trio
 
-from vk_trio.config import Config, parse_address
+from vk_trio.config import DEFAULT_NAMESPACE, Config, parse_address
 from vk_trio.health import health_router
 from vk_trio.httpserver import serve
-from vk_trio.kube.auth import resolve_credentials
+from vk_trio.kube.auth import IN_CLUSTER, Credentials, resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.leader import LeaderElector
@@ -41,7 +42,7 @@ from vk_trio.pods.reconciler import Poke, Reconciler
 from vk_trio.pods.status_sync import SyncStats, run_status_sync
 from vk_trio.providers.base import Provider
 from vk_trio.providers.instrumented import InstrumentedProvider
-from vk_trio.providers.registry import open_provider
+from vk_trio.providers.registry import choose, open_provider, simulated
 from vk_trio.sdnotify import notify
 
 POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
@@ -102,9 +103,15 @@ async def run_agent(
 ) -> None:
     """Run the node agent until cancelled; ``started`` hands out the Agent once Ready.
 
-    ``provider`` replaces the one ``config.provider`` names (benchmarks, embedding).
+    ``provider`` replaces the one ``config.provider`` names (benchmarks, embedding). A provider
+    or namespace left unset is chosen here: the provider from the API keys present
+    (registry.resolve), the namespace from the ServiceAccount when running in a pod.
     """
     credentials = await resolve_credentials(kubeconfig=config.kubeconfig, context=config.context)
+    config, why = choose(config)
+    if why:
+        _log.info("no --provider given: %s", why)
+    config = agent_namespace(config, credentials)
     agent = Agent(config=config, node=NodeState(name=config.node_name))
     async with (
         KubeClient(credentials, qps=config.kube_qps, burst=config.kube_burst) as client,
@@ -128,6 +135,16 @@ async def run_agent(
             await elector.release()
 
 
+def agent_namespace(config: Config, credentials: Credentials) -> Config:
+    """``config`` with its namespace: as given, else the ServiceAccount's (in a pod, from the
+    mounted namespace file), else ``DEFAULT_NAMESPACE`` (the seeds' kube-system)."""
+    if config.namespace:
+        return config
+    in_pod = credentials.source == IN_CLUSTER and credentials.namespace
+    namespace = credentials.namespace if in_pod else DEFAULT_NAMESPACE
+    return msgspec.structs.replace(config, namespace=namespace)
+
+
 async def _act(
     agent: Agent,
     client: KubeClient,
@@ -144,7 +161,7 @@ async def _act(
     agent.queue = WorkQueue()
     try:
         async with trio.open_nursery() as nursery:
-            registrar = NodeRegistrar(client, config, agent.node)
+            registrar = NodeRegistrar(client, config, agent.node, simulated=simulated(config))
             await nursery.start(registrar.keep_registered)
             await nursery.start(
                 lambda task_status: run_lease(
@@ -152,12 +169,12 @@ async def _act(
                 )
             )
             async with open_provider(config, nursery, given=given) as chosen:
-                counted = InstrumentedProvider(chosen)
-                agent.provider_calls = counted.calls
+                provider = InstrumentedProvider(chosen)
+                agent.provider_calls = provider.calls
                 await _run_pods(
                     agent,
                     client=client,
-                    provider=counted,
+                    provider=provider,
                     registrar=registrar,
                     nursery=nursery,
                     task_status=task_status,

@@ -105,8 +105,10 @@ async def run_demo_job(
             async with trio.open_nursery() as nursery:
                 sim = await start_sim(nursery, SIM_KEY)
                 console.say(f"simulated RunPod API on {sim.url}: no real GPU is rented")
-                config = _agent_config(kubeconfig, node, runpod_api_url=sim.url)
-                env = {"RUNPOD_API_KEY": SIM_KEY, registry.REGISTRY_MIRROR_ENV: sim.registry_url}
+                config = _agent_config(
+                    kubeconfig, node, runpod_api_url=sim.url, mirror=sim.registry_url
+                )
+                env = {"RUNPOD_API_KEY": SIM_KEY}
                 provider = await registry.build(config, nursery, env)
                 await nursery.start(functools.partial(run_agent, config, provider=provider))
                 console.say(f"node {node} is Ready (vk-trio node agent in this process)")
@@ -126,13 +128,14 @@ async def run_demo_job(
     return code
 
 
-def _agent_config(kubeconfig: Path, node: str, *, runpod_api_url: str) -> Config:
+def _agent_config(kubeconfig: Path, node: str, *, runpod_api_url: str, mirror: str) -> Config:
     return load_config(
         flags={
             "kubeconfig": str(kubeconfig),
             "node_name": node,
             "provider": "runpod",
             "runpod_api_url": runpod_api_url,
+            "registry_mirror": mirror,
             "fast_interval": 1.0,
             "reconcile_interval": 2.0,
             "health_server_address": "127.0.0.1:0",

@@ -219,8 +219,7 @@ async def agent_as(
         tmp_path,
         kubeconfig=None,
         node_name=identity.node,
-        namespace=identity.namespace,
-        leader_elect=True,
+        leader_elect=True,  # no --namespace, as the chart: the ServiceAccount's is the default
     )
     fake = RecordingFake(identity.node, state_file=tmp_path / "fake-cloud.json")
     async with admin_client(cp) as admin:

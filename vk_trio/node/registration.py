@@ -63,16 +63,30 @@ class NodeState:
         self.changed = trio.Event()
 
 
-def node_labels(config: Config) -> dict[str, str]:
-    return {
+def providers_label(config: Config) -> str:
+    """The node's clouds as one label value: ``runpod.vastai`` (commas are not allowed)."""
+    return ".".join(config.providers)
+
+
+def node_labels(config: Config, *, simulated: tuple[str, ...] = ()) -> dict[str, str]:
+    """The seeds' labels, and what the node fronts: ``vk-trio.io/provider`` (the first cloud,
+    as before several clouds), ``vk-trio.io/providers`` (all of them), one
+    ``cloud.vk-trio.io/<name>`` per cloud for node selectors, and ``vk-trio.io/simulated`` naming
+    the clouds that are not real (the fake, embedded simulators), so none passes for a cloud."""
+    labels = {
         "type": "virtual-kubelet",
         "kubernetes.io/role": "agent",
         "kubernetes.io/hostname": config.node_name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
         "node.kubernetes.io/exclude-from-external-load-balancers": "true",
-        "vk-trio.io/provider": config.provider,
+        "vk-trio.io/provider": next(iter(config.providers), ""),
+        "vk-trio.io/providers": providers_label(config),
     }
+    labels |= {f"cloud.vk-trio.io/{name}": "true" for name in config.providers}
+    if simulated:
+        labels["vk-trio.io/simulated"] = ".".join(simulated)
+    return labels
 
 
 def node_capacity(config: Config) -> dict[str, str]:
@@ -122,7 +136,7 @@ def node_status(config: Config, *, ready: bool, node_ip: str) -> dict[str, Any]:
             "bootID": "",
             "kernelVersion": platform.release(),
             "osImage": f"vk-trio {config.provider}",
-            "containerRuntimeVersion": f"{config.provider}://cloud",
+            "containerRuntimeVersion": f"{providers_label(config)}://cloud",
             "kubeletVersion": f"v1.37.1-vk-trio-{__version__}",
             "kubeProxyVersion": "",
             "operatingSystem": "linux",
@@ -131,14 +145,17 @@ def node_status(config: Config, *, ready: bool, node_ip: str) -> dict[str, Any]:
     }
 
 
-def node_object(config: Config, *, node_ip: str) -> dict[str, Any]:
-    spec: dict[str, Any] = {"providerID": f"vk-trio://{config.provider}/{config.node_name}"}
+def node_object(config: Config, *, node_ip: str, simulated: tuple[str, ...] = ()) -> dict[str, Any]:
+    spec: dict[str, Any] = {"providerID": f"vk-trio://{providers_label(config)}/{config.node_name}"}
     taint = config.taint_parts()
     if taint is not None:
         key, value, effect = taint
         spec["taints"] = [{"key": key, "value": value, "effect": effect}]
     return {
-        "metadata": {"name": config.node_name, "labels": node_labels(config)},
+        "metadata": {
+            "name": config.node_name,
+            "labels": node_labels(config, simulated=simulated),
+        },
         "spec": spec,
         "status": node_status(config, ready=False, node_ip=node_ip),
     }
@@ -147,10 +164,18 @@ def node_object(config: Config, *, node_ip: str) -> dict[str, Any]:
 class NodeRegistrar:
     """Creates the Node, patches its status, and recreates it when it disappears."""
 
-    def __init__(self, client: KubeClient, config: Config, state: NodeState) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        config: Config,
+        state: NodeState,
+        *,
+        simulated: tuple[str, ...] = (),
+    ) -> None:
         self.client = client
         self.config = config
         self.state = state
+        self.simulated = simulated
         self.node_ip = config.node_ip or outbound_ip()
 
     async def ensure(self) -> Node:
@@ -160,7 +185,8 @@ class NodeRegistrar:
         except NotFound:
             try:
                 node = await self.client.create(
-                    NODES, node_object(self.config, node_ip=self.node_ip)
+                    NODES,
+                    node_object(self.config, node_ip=self.node_ip, simulated=self.simulated),
                 )
                 _log.info("registered node %s", self.config.node_name)
             except Conflict:
