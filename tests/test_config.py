@@ -31,9 +31,9 @@ def test_several_clouds_from_a_flag_an_env_var_or_a_toml_list_keep_their_order(
     )
     assert load_config(env={"VK_PROVIDER": "runpod,vastai"}).provider == "runpod,vastai"
     file = tmp_path / "vk.toml"
-    file.write_text('provider = ["runpod", "vastai"]\n')
+    file.write_text('provider = ["runpod", "vastai"]\nmax_node_price = 12.5\n')
     config = load_config(config_file=str(file), env={})
-    assert config.providers == ("runpod", "vastai")
+    assert config.providers == ("runpod", "vastai") and config.max_node_price == 12.5
     # the taint keeps the first cloud's name: seed 000's toleration provider=runpod fits
     assert config.taint_parts() == ("virtual-kubelet.io/provider", "runpod", "NoSchedule")
 
@@ -102,6 +102,8 @@ def test_the_seed_env_names_work() -> None:
         ({"health_server_address": "8080"}, "--health-server-address"),
         ({"taint": "key=value:Sometimes"}, "--taint"),
         ({"max_gpu_price": "0"}, "--max-gpu-price"),
+        ({"max_node_price": "-1"}, "--max-node-price"),
+        ({"max_node_price": "lots"}, "--max-node-price"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_flag(flags: dict[str, str], needle: str) -> None:

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     offers.add_arguments(offers_cmd)
     offers_cmd.set_defaults(func=_cmd_offers)
     demo_cmd = sub.add_parser(
-        "demo", help="run an example GPU Job end to end on a simulated RunPod (no key needed)"
+        "demo",
+        help="run an example GPU Job end to end on a simulated cloud, or two (no key needed)",
     )
     demo.add_arguments(demo_cmd)
     demo_cmd.set_defaults(func=_cmd_demo)

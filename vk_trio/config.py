@@ -52,6 +52,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     node_ip: str = ""  # InternalIP of the node; empty: the host's outbound address
     kubelet_port: int = 10250
     max_gpu_price: float | None = None
+    max_node_price: float | None = None
     datacenter_ids: tuple[str, ...] = ()
     runpod_api_url: str = "https://api.runpod.io"
     vast_api_url: str = "https://console.vast.ai"
@@ -106,8 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
         "provider",
         "--provider",
         ("VK_PROVIDER",),
-        "cloud provider: runpod, vastai, or fake; default: the clouds whose API key is set, "
-        "else a simulated RunPod",
+        "cloud(s): runpod, vastai, both (runpod,vastai: cheapest offer first), or fake; "
+        "default: the clouds whose API key is set, else a simulated RunPod",
     ),
     Setting(
         "reconcile_interval",
@@ -147,6 +148,12 @@ SETTINGS: tuple[Setting, ...] = (
         "--max-gpu-price",
         ("MAX_GPU_PRICE",),
         "highest $/hour per GPU (an instance with N GPUs: N times it)",
+    ),
+    Setting(
+        "max_node_price",
+        "--max-node-price",
+        ("MAX_NODE_PRICE",),
+        "node-wide budget: most $/hour all of the node's instances may cost together",
     ),
     Setting(
         "datacenter_ids",
@@ -189,7 +196,7 @@ def _coerce(field: str, raw: Any, origin: str) -> Any:
         return raw
     kind = type(default)
     try:
-        if field == "max_gpu_price":
+        if field in ("max_gpu_price", "max_node_price"):
             return float(raw) if raw.strip() else None
         if kind is bool:
             if raw.lower() in ("1", "true", "yes", "on", ""):
@@ -269,8 +276,10 @@ def validate(config: Config) -> None:
         raise bad("max_pods", "capacity must be positive")
     if config.kube_qps <= 0 or config.kube_burst < 1:
         raise bad("kube_qps", "QPS must be positive and burst at least 1")
-    if config.max_gpu_price is not None and config.max_gpu_price <= 0:
-        raise bad("max_gpu_price", "must be a positive $/hour")
+    for price in ("max_gpu_price", "max_node_price"):
+        value = getattr(config, price)
+        if value is not None and value <= 0:
+            raise bad(price, "must be a positive $/hour")
     parse_address(config.health_server_address, field="health_server_address")
     taint = config.taint_parts()
     if taint is not None and (not taint[0] or taint[2] not in TAINT_EFFECTS):

@@ -12,6 +12,8 @@ deletes a cloud instance: workloads survive an upgrade, and the next start adopt
 
 from __future__ import annotations
 
+import functools
+import os
 import signal
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import msgspec
 import trio
 
+from vk_trio.clouds import report_clouds, report_strays
 from vk_trio.config import DEFAULT_NAMESPACE, Config, parse_address
 from vk_trio.health import health_router
 from vk_trio.httpserver import serve
@@ -42,7 +45,8 @@ from vk_trio.pods.reconciler import Poke, Reconciler
 from vk_trio.pods.status_sync import SyncStats, run_status_sync
 from vk_trio.providers.base import Provider
 from vk_trio.providers.instrumented import InstrumentedProvider
-from vk_trio.providers.registry import choose, open_provider, simulated
+from vk_trio.providers.registry import choose, open_provider, simulated, strays
+from vk_trio.providers.router import Router
 from vk_trio.sdnotify import notify
 
 POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
@@ -62,7 +66,9 @@ class Agent:
     cache: PodCache | None = None
     reconciler: Reconciler | None = None
     health_port: int | None = None
-    provider_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # per cloud: (method, outcome) → calls (providers/instrumented.py)
+    provider_calls: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    router: Router | None = None  # when the node fronts several clouds (or has a budget)
     kube_requests: dict[str, int] = field(default_factory=dict)
     events: EventRecorder | None = None
     elector: LeaderElector | None = None
@@ -169,8 +175,7 @@ async def _act(
                 )
             )
             async with open_provider(config, nursery, given=given) as chosen:
-                provider = InstrumentedProvider(chosen)
-                agent.provider_calls = provider.calls
+                provider = _counted(agent, chosen)
                 await _run_pods(
                     agent,
                     client=client,
@@ -179,9 +184,38 @@ async def _act(
                     nursery=nursery,
                     task_status=task_status,
                 )
+                await _watch_clouds(agent, nursery, given=given)
                 await trio.sleep_forever()
     finally:
         agent.node.ready = False
+
+
+def _counted(agent: Agent, chosen: Provider) -> Provider:
+    """Count every call per cloud for /metrics: each cloud of a router, or the one provider."""
+    agent.provider_calls = {}
+    if isinstance(chosen, Router):
+        agent.router = chosen
+        for name, cloud in list(chosen.clouds.items()):
+            counted = chosen.clouds[name] = InstrumentedProvider(cloud)
+            agent.provider_calls[name] = counted.calls
+        return chosen
+    counted = InstrumentedProvider(chosen)
+    agent.provider_calls[chosen.name] = counted.calls
+    return counted
+
+
+async def _watch_clouds(agent: Agent, nursery: trio.Nursery, *, given: Provider | None) -> None:
+    """Node condition and Events for the router's clouds; a look at clouds no longer fronted."""
+    assert agent.events is not None
+    if agent.router is not None:
+        await nursery.start(report_clouds, agent.router.health, agent.node, agent.events)
+    if given is None and agent.config.provider != "fake":
+        found = await strays(agent.config, nursery, os.environ)
+        if found:
+            fronted = agent.config.provider
+            nursery.start_soon(
+                functools.partial(report_strays, found, agent.node, agent.events, fronted=fronted)
+            )
 
 
 async def _run_pods(

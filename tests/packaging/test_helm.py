@@ -160,15 +160,16 @@ def test_a_named_provider_needs_its_key_and_gets_no_other() -> None:
     assert "VAST_API_KEY" not in env_of(docs)
 
 
-def test_two_clouds_from_a_values_list_and_a_registry_mirror() -> None:
+def test_a_two_cloud_node_with_a_budget_from_a_values_list() -> None:
     values = {
         "provider": ["runpod", "vastai"],
+        "maxNodePrice": 25,
         "registryMirror": "https://mirror.example/v2",
         "apiKeys": {"runpod": "rp-key", "vastai": "vast-key"},
     }
     docs = chart.render(values=values)
     config = agent_config_of(docs)
-    assert config.providers == ("runpod", "vastai")
+    assert config.providers == ("runpod", "vastai") and config.max_node_price == 25
     assert config.registry_mirror == "https://mirror.example/v2"
     for name in ("RUNPOD_API_KEY", "VAST_API_KEY"):
         assert env_of(docs)[name]["valueFrom"]["secretKeyRef"]["key"] == name

@@ -6,7 +6,6 @@ the simulated clouds. The Node's labels say which clouds it fronts and which are
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +13,14 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.agent_harness import admin_client, delete_node, eventually, unique_node
+from tests.agent_harness import (
+    AgentProcess,
+    admin_client,
+    agent_config,
+    delete_node,
+    eventually,
+    unique_node,
+)
 from tests.controlplane.launcher import ControlPlane
 from tests.sim.runpod.support import API_KEY as RUNPOD_KEY
 from tests.sim.vastai.support import API_KEY as VAST_KEY
@@ -33,6 +39,19 @@ async def sims(nursery: trio.Nursery) -> AsyncIterator[tuple[RunPodSim, VastSim]
     await nursery.start(runpod.serve)
     await nursery.start(vast.serve)
     yield runpod, vast
+
+
+class RunWithoutProvider(AgentProcess):
+    """``vk-trio run`` as a user starts it: no --provider, no --namespace."""
+
+    def argv(self) -> list[str]:
+        assert self.config.kubeconfig
+        return [
+            sys.executable,
+            *("-m", "vk_trio", "run", "--kubeconfig", self.config.kubeconfig),
+            *("--nodename", self.config.node_name),
+            *("--health-server-address", "127.0.0.1:0", "--node-ip", "127.0.0.1"),
+        ]
 
 
 def row_env(row: str, tmp_path: Path, runpod: RunPodSim, vast: VastSim) -> dict[str, str]:
@@ -58,6 +77,7 @@ ROWS = [
     ("no key", "runpod", "runpod", "EMBEDDED SIMULATED RunPod"),
     ("runpod key", "runpod", None, "no --provider given: runpod"),
     ("vast.ai key", "vastai", None, "no --provider given: vastai"),
+    ("both keys", "runpod.vastai", None, "no --provider given: runpod,vastai"),
     ("fake by name", "fake", "fake", "FAKE PROVIDER"),
 ]
 
@@ -70,30 +90,17 @@ async def test_run_without_a_provider_fronts_the_clouds_whose_keys_are_set(
     case: tuple[str, str, str | None, str],
 ) -> None:
     row, providers, simulated, said = case
-    node = unique_node("row")
+    config = agent_config(controlplane, tmp_path, node_name=unique_node("row"))
+    node = config.node_name
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "PYTHONPATH": str(ROOT),
         **row_env(row, tmp_path, *sims),
     }
-    argv = [
-        sys.executable,
-        "-m",
-        "vk_trio",
-        "run",
-        "--kubeconfig",
-        str(controlplane.kubeconfig),
-        "--nodename",
-        node,
-        "--health-server-address",
-        "127.0.0.1:0",
-        "--node-ip",
-        "127.0.0.1",
-    ]
     log = tmp_path / "agent.log"
-    with log.open("wb") as out:
-        process = await trio.lowlevel.open_process(argv, stdout=out, stderr=out, env=env, cwd=ROOT)
+    agent = RunWithoutProvider(config, log, env=env)
+    await agent.start()
     async with admin_client(controlplane) as client:
         try:
 
@@ -117,11 +124,6 @@ async def test_run_without_a_provider_fronts_the_clouds_whose_keys_are_set(
             assert said in log.read_text()
             assert RUNPOD_KEY not in log.read_text() and VAST_KEY not in log.read_text()
         finally:
-            process.send_signal(signal.SIGTERM)
-            with trio.move_on_after(30):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            code = await agent.stop()
             await delete_node(client, node)
-    assert process.returncode == 0, log.read_text()[-2000:]
+    assert code == 0, log.read_text()[-2000:]

@@ -57,6 +57,9 @@ class NodeState:
     ready: bool = False  # the pod controller runs: report Ready
     generation: int = 0  # bumped on every (re)registration
     changed: trio.Event = field(default_factory=trio.Event)
+    # Conditions of our own beyond Ready and the pressures (e.g. the clouds' health), by type:
+    # (status "True"/"False", reason, message). Set them, then touch().
+    conditions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def touch(self) -> None:
         self.changed.set()
@@ -99,7 +102,13 @@ def node_capacity(config: Config) -> dict[str, str]:
     }
 
 
-def node_status(config: Config, *, ready: bool, node_ip: str) -> dict[str, Any]:
+def node_status(
+    config: Config,
+    *,
+    ready: bool,
+    node_ip: str,
+    extra: dict[str, tuple[str, str, str]] | None = None,
+) -> dict[str, Any]:
     now = kube_time(utcnow())
     conditions = [
         {
@@ -120,6 +129,16 @@ def node_status(config: Config, *, ready: bool, node_ip: str) -> dict[str, Any]:
             "lastHeartbeatTime": now,
         }
     )
+    for kind, (status, reason, message) in sorted((extra or {}).items()):
+        conditions.append(
+            {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastHeartbeatTime": now,
+            }
+        )
     capacity = node_capacity(config)
     return {
         "capacity": capacity,
@@ -199,7 +218,12 @@ class NodeRegistrar:
         return node
 
     async def patch_status(self) -> None:
-        status = node_status(self.config, ready=self.state.ready, node_ip=self.node_ip)
+        status = node_status(
+            self.config,
+            ready=self.state.ready,
+            node_ip=self.node_ip,
+            extra=self.state.conditions,
+        )
         await self.client.patch(
             NODES,
             self.config.node_name,

@@ -112,7 +112,8 @@ async def open_provider(
     env: Mapping[str, str] | None = None,
     given: Provider | None = None,
 ) -> AsyncIterator[Provider]:
-    """The provider ``config`` names (or ``given``), closed when the block ends."""
+    """The provider ``config`` names (or ``given``), closed when the block ends: one cloud's,
+    or a Router over several (or over one, when ``--max-node-price`` sets a budget)."""
     env = os.environ if env is None else env
     provider = given if given is not None else await build(config, nursery, env)
     try:
@@ -171,11 +172,25 @@ def _endpoint(
 
 async def build(config: Config, nursery: trio.Nursery, env: Mapping[str, str]) -> Provider:
     """A new provider for ``config``; its helpers (embedded simulators) run in ``nursery``."""
+    from vk_trio.providers.router import Router
+
     config = resolve(config, env)
     check(config, env)
-    if len(config.providers) != 1:
-        raise ConfigError(f"--provider: {config.provider!r}: several clouds are not available yet")
-    return await build_one(config.provider, config, nursery, env)
+    clouds = [await build_one(name, config, nursery, env) for name in config.providers]
+    if len(clouds) == 1 and config.max_node_price is None:
+        return clouds[0]
+    return Router(clouds, max_node_price=config.max_node_price)
+
+
+async def strays(config: Config, nursery: trio.Nursery, env: Mapping[str, str]) -> list[Provider]:
+    """Providers of the clouds ``config`` does not front but whose API key is configured, to
+    look for instances of this node left there (never an embedded simulator)."""
+    found = []
+    for name in CLOUDS:
+        if name not in config.providers and api_key(name, env) is not None:
+            other = msgspec.structs.replace(config, provider=name, datacenter_ids=())
+            found.append(await build_one(name, other, nursery, env))
+    return found
 
 
 async def build_one(
