@@ -351,3 +351,25 @@ async def test_the_first_list_needs_every_cloud_later_ones_keep_a_failing_clouds
     await fresh.delete(on_vast.instance_id)
     await fresh.delete(on_runpod.instance_id)
     assert [i for f in clouds for i in f.live_instances()] == []
+
+
+async def test_a_list_that_settles_an_unknown_create_while_it_is_being_asked_is_no_error(
+    clouds: tuple[FakeProvider, FakeProvider], autojump_clock: trio.testing.MockClock
+) -> None:
+    runpod, vastai = clouds
+    router = Router([runpod, vastai])
+    vastai.fail_next("create", ProviderUnavailable("timed out"), after_effect=True)
+    vastai.fail_next("list", ProviderUnavailable("503"), ProviderUnavailable("503"))
+    with pytest.raises(OutcomeUnknown):
+        await place(router, gpus("p1", "RTX 4090"))
+    with pytest.raises(ProviderUnavailable):  # still unknown: Vast.ai cannot list yet
+        await router.list()
+    await trio.sleep(1)
+    vastai.set_latency("list", 1.0)  # the retry asks Vast.ai; a list of the node overtakes it
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(router.list)
+        await trio.sleep(0.5)
+        adopted = await place(router, gpus("p1", "RTX 4090"))
+    assert adopted.provider == "vastai" and len(vastai.live_instances()) == 1
+    assert runpod.live_instances() == []
+    assert router.budget.committed() == pytest.approx(0.30)

@@ -30,6 +30,7 @@ from tests.providers.router_support import (
     two_cloud_config,
 )
 from tests.providers.runpod.test_runpod_controlplane import events_of, until_phase
+from vk_trio.config import Config
 from vk_trio.daemon import Agent
 from vk_trio.errors import NotFound
 from vk_trio.httpserver import Response
@@ -208,7 +209,7 @@ async def test_a_lost_create_answer_on_runpod_never_also_rents_on_vast(
     namespace: str,
     tmp_path: Path,
     clouds: Clouds,
-    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     config = two_cloud_config(controlplane, tmp_path, clouds)
     # RunPod creates the pod but its answer is a 504, and from then on it cannot even list
@@ -222,15 +223,33 @@ async def test_a_lost_create_answer_on_runpod_never_also_rents_on_vast(
             clouds.runpod.add_fault(Fault(operation="listPods", status=503, times=20))
         return rule
 
-    monkeypatch.setattr(clouds.runpod.faults, "pick", then_lists_fail)
-    async with admin_client(controlplane) as client, two_cloud_agent(config, controlplane):
-        pod = gpu_pod("once", config.node_name, annotations=A5000_COMMUNITY)
-        await client.create(PODS, pod, namespace=namespace)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clouds.runpod.faults, "pick", then_lists_fail)
+        await _rents_once(controlplane, namespace, config, clouds, cloud="runpod", caplog=caplog)
+
+
+async def _rents_once(
+    cp: ControlPlane,
+    namespace: str,
+    config: Config,
+    clouds: Clouds,
+    *,
+    cloud: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pod "once" runs on ``cloud``, rented once there, nothing rented on the other."""
+    notes = A5000_COMMUNITY if cloud == "runpod" else {"vk-trio.io/gpu-types": "RTX 4090"}
+    async with admin_client(cp) as client, two_cloud_agent(config, cp):
+        await submit(client, namespace, "once", config.node_name, notes)
         found = await running(client, namespace, "once", within=120)
-        assert cloud_of(found) == "runpod"
-        assert await waited_for_the_answer(client, namespace, "runpod")
+        assert cloud_of(found) == cloud
+        assert await asked_before_any_other(client, namespace, cloud, caplog)
+    if cloud == "runpod":
         assert len(clouds.runpod.pods(include_terminated=True)) == 1
         assert clouds.vast.instances() == [] and clouds.vast.ledger.total() == 0
+    else:
+        assert len(clouds.vast.ledger.charges()) == 1  # destroyed with its pod, never two
+        assert clouds.runpod.pods(include_terminated=True) == [] and clouds.runpod.cost() == 0
 
 
 async def test_a_lost_create_answer_on_vast_never_also_rents_on_runpod(
@@ -238,7 +257,7 @@ async def test_a_lost_create_answer_on_vast_never_also_rents_on_runpod(
     namespace: str,
     tmp_path: Path,
     clouds: Clouds,
-    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     config = two_cloud_config(controlplane, tmp_path, clouds)
     vast = clouds.vast
@@ -251,23 +270,25 @@ async def test_a_lost_create_answer_on_vast_never_also_rents_on_runpod(
             vast.fail_next("showInstances", status=503, text="upstream error", times=30)
         return answer
 
-    monkeypatch.setattr(vast, "take_fault", then_lists_fail)
-    async with admin_client(controlplane) as client, two_cloud_agent(config, controlplane):
-        pod = gpu_pod("once", config.node_name, annotations={"vk-trio.io/gpu-types": "RTX 4090"})
-        await client.create(PODS, pod, namespace=namespace)
-        found = await running(client, namespace, "once", within=120)
-        assert cloud_of(found) == "vastai"
-        assert await waited_for_the_answer(client, namespace, "vastai")
-        assert len(clouds.vast.instances()) == 1
-        assert clouds.runpod.pods(include_terminated=True) == [] and clouds.runpod.cost() == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vast, "take_fault", then_lists_fail)
+        await _rents_once(controlplane, namespace, config, clouds, cloud="vastai", caplog=caplog)
 
 
-async def waited_for_the_answer(client: KubeClient, namespace: str, cloud: str) -> bool:
-    """The pod said it waited for ``cloud`` to tell whether the lost create had rented."""
-    return any(
+async def asked_before_any_other(
+    client: KubeClient, namespace: str, cloud: str, caplog: pytest.LogCaptureFixture
+) -> bool:
+    """The router asked ``cloud`` whether the lost create had rented: it adopted what it found
+    (said in the log), or the pod waited for the answer (said in an Event)."""
+    adopted = any(
+        record.name == "vk_trio.providers.router" and "had rented" in record.getMessage()
+        for record in caplog.records
+    )
+    waited = any(
         e.type == "Warning" and cloud in e.message and "no other cloud is tried" in e.message
         for e in await events_of(client, namespace, "once")
     )
+    return adopted or waited
 
 
 # --- budget ----------------------------------------------------------------------------------

@@ -243,7 +243,9 @@ class Router:
                 f"({exc.reason}: {exc.message}); no other cloud is tried before it does",
                 retry_after=exc.retry_after,
             ) from exc
-        del self._unsettled[spec.key]
+        # a list of that cloud may have settled it meanwhile (and released the reservation);
+        # either way the question is answered now
+        self._unsettled.pop(spec.key, None)
         if found is not None:
             return self._rented(name, token, found)
         self.budget.release(token)
