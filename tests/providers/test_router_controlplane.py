@@ -14,14 +14,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx2
+import msgspec
 import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from tests.agent_harness import admin_client, delete_node, eventually, get_pod, pod_gone
+from tests.agent_harness import (
+    admin_client,
+    delete_node,
+    eventually,
+    get_pod,
+    pod_gone,
+    running_agent,
+)
 from tests.controlplane.launcher import ControlPlane
 from tests.providers.router_support import (
+    ENV,
     Clouds,
     both_clouds,
     build_router,
@@ -450,3 +459,39 @@ async def delete_all(client: KubeClient, namespace: str) -> None:
 async def _nothing_billed(clouds: Clouds) -> bool:
     await trio.lowlevel.checkpoint()
     return not clouds.billing()
+
+
+async def test_instances_on_a_cloud_the_node_no_longer_fronts_are_reported_not_left_silent(
+    controlplane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    clouds: Clouds,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = two_cloud_config(controlplane, tmp_path, clouds)
+    node = config.node_name
+    async with admin_client(controlplane) as client:
+        try:
+            async with two_cloud_agent(config, controlplane, keep_node=True):
+                await submit(client, namespace, "va", node, {"vk-trio.io/gpu-types": "RTX 4090"})
+                assert cloud_of(await running(client, namespace, "va")) == "vastai"
+            # the node now fronts RunPod only; the Vast.ai key is still configured
+            for name, value in ENV.items():
+                monkeypatch.setenv(name, value)
+            only_runpod = msgspec.structs.replace(config, provider="runpod")
+            async with running_agent(only_runpod, controlplane, within=120, keep_node=True):
+
+                async def reported() -> list[Event]:
+                    return [
+                        e
+                        for e in await node_events(client, node)
+                        if e.reason == "InstancesOnUnconfiguredCloud"
+                    ]
+
+                (event,) = await eventually(reported, within=60, what="the stray reported")
+                (instance,) = clouds.vast.instances()
+                assert event.type == "Warning" and str(instance.id) in event.message
+                assert "vastai" in event.message and "keep billing" in event.message
+                assert clouds.vast.instances() == [instance]  # reported, not touched
+        finally:
+            await delete_node(client, node)
