@@ -13,21 +13,25 @@ deletes a cloud instance: workloads survive an upgrade, and the next start adopt
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import trio
 
 from vk_trio.api.server import KubeletApi
 from vk_trio.api.view import AgentView
-from vk_trio.config import Config, parse_address
+from vk_trio.clouds import report_clouds, report_strays
+from vk_trio.config import DEFAULT_NAMESPACE, Config, parse_address
 from vk_trio.errors import ConfigError, KubeError
 from vk_trio.health import health_router
 from vk_trio.httpserver import Limits, ServerStats, serve
-from vk_trio.kube.auth import resolve_credentials
+from vk_trio.kube.auth import IN_CLUSTER, Credentials, resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.leader import LeaderElector
@@ -50,7 +54,8 @@ from vk_trio.pods.retained_logs import RetainedLogs
 from vk_trio.pods.status_sync import SyncStats, run_status_sync
 from vk_trio.providers.base import Provider
 from vk_trio.providers.instrumented import InstrumentedProvider
-from vk_trio.providers.registry import open_provider
+from vk_trio.providers.registry import choose, open_provider, simulated, strays
+from vk_trio.providers.router import Router
 from vk_trio.sdnotify import notify
 
 POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
@@ -74,7 +79,9 @@ class Agent:
     cache: PodCache | None = None
     reconciler: Reconciler | None = None
     health_port: int | None = None
-    provider_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # per cloud: (method, outcome) → calls (providers/instrumented.py)
+    provider_calls: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    router: Router | None = None  # when the node fronts several clouds (or has a budget)
     kube_requests: dict[str, int] = field(default_factory=dict)
     events: EventRecorder | None = None
     elector: LeaderElector | None = None
@@ -119,9 +126,15 @@ async def run_agent(
 ) -> None:
     """Run the node agent until cancelled; ``started`` hands out the Agent once Ready.
 
-    ``provider`` replaces the one ``config.provider`` names (benchmarks, embedding).
+    ``provider`` replaces the one ``config.provider`` names (benchmarks, embedding). A provider
+    or namespace left unset is chosen here: the provider from the API keys present
+    (registry.resolve), the namespace from the ServiceAccount when running in a pod.
     """
     credentials = await resolve_credentials(kubeconfig=config.kubeconfig, context=config.context)
+    config, why = choose(config)
+    if why:
+        _log.info("no --provider given: %s", why)
+    config = agent_namespace(config, credentials)
     agent = Agent(config=config, node=NodeState(name=config.node_name))
     agent.cluster_ca = credentials.ca_pem
     if config.state_dir:
@@ -155,6 +168,16 @@ async def run_agent(
             await elector.release()
 
 
+def agent_namespace(config: Config, credentials: Credentials) -> Config:
+    """``config`` with its namespace: as given, else the ServiceAccount's (in a pod, from the
+    mounted namespace file), else ``DEFAULT_NAMESPACE`` (the seeds' kube-system)."""
+    if config.namespace:
+        return config
+    in_pod = credentials.source == IN_CLUSTER and credentials.namespace
+    namespace = credentials.namespace if in_pod else DEFAULT_NAMESPACE
+    return msgspec.structs.replace(config, namespace=namespace)
+
+
 async def _act(
     agent: Agent,
     client: KubeClient,
@@ -171,7 +194,7 @@ async def _act(
     agent.queue = WorkQueue()
     try:
         async with trio.open_nursery() as nursery:
-            registrar = NodeRegistrar(client, config, agent.node)
+            registrar = NodeRegistrar(client, config, agent.node, simulated=simulated(config))
             await nursery.start(registrar.keep_registered)
             await nursery.start(
                 lambda task_status: run_lease(
@@ -179,19 +202,47 @@ async def _act(
                 )
             )
             async with open_provider(config, nursery, given=given) as chosen:
-                counted = InstrumentedProvider(chosen)
-                agent.provider_calls = counted.calls
+                provider = _counted(agent, chosen)
                 await _run_pods(
                     agent,
                     client=client,
-                    provider=counted,
+                    provider=provider,
                     registrar=registrar,
                     nursery=nursery,
                     task_status=task_status,
                 )
+                await _watch_clouds(agent, nursery, given=given)
                 await trio.sleep_forever()
     finally:
         agent.node.ready = False
+
+
+def _counted(agent: Agent, chosen: Provider) -> Provider:
+    """Count every call per cloud for /metrics: each cloud of a router, or the one provider."""
+    agent.provider_calls = {}
+    if isinstance(chosen, Router):
+        agent.router = chosen
+        for name, cloud in list(chosen.clouds.items()):
+            counted = chosen.clouds[name] = InstrumentedProvider(cloud)
+            agent.provider_calls[name] = counted.calls
+        return chosen
+    counted = InstrumentedProvider(chosen)
+    agent.provider_calls[chosen.name] = counted.calls
+    return counted
+
+
+async def _watch_clouds(agent: Agent, nursery: trio.Nursery, *, given: Provider | None) -> None:
+    """Node condition and Events for the router's clouds; a look at clouds no longer fronted."""
+    assert agent.events is not None
+    if agent.router is not None:
+        await nursery.start(report_clouds, agent.router.health, agent.node, agent.events)
+    if given is None and agent.config.provider != "fake":
+        found = await strays(agent.config, nursery, os.environ)
+        if found:
+            fronted = agent.config.provider
+            nursery.start_soon(
+                functools.partial(report_strays, found, agent.node, agent.events, fronted=fronted)
+            )
 
 
 async def _run_pods(

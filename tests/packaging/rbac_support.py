@@ -220,8 +220,7 @@ async def agent_as(
         tmp_path,
         kubeconfig=None,
         node_name=identity.node,
-        namespace=identity.namespace,
-        leader_elect=True,
+        leader_elect=True,  # no --namespace, as the chart: the ServiceAccount's is the default
         serving_cert="csr",  # as the chart runs it
         offload=True,
     )

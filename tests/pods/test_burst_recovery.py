@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 
@@ -165,10 +166,11 @@ FAST = Timings(provisioning=1, starting=1, ports_delay=0.5)
 
 @asynccontextmanager
 async def runpod_agent(config: Config, cp: ControlPlane, sim: RunPodSim) -> AsyncIterator[Agent]:
-    env = {"RUNPOD_API_KEY": API_KEY, registry.REGISTRY_MIRROR_ENV: sim.registry_url}
+    env = {"RUNPOD_API_KEY": API_KEY}
+    mirrored = msgspec.structs.replace(config, registry_mirror=sim.registry_url)
 
     async def make_provider(nursery: trio.Nursery) -> Provider:
-        return await registry.build(config, nursery, env)
+        return await registry.build(mirrored, nursery, env)
 
     async with running_agent(config, cp, make_provider=make_provider) as agent:
         yield agent

@@ -24,6 +24,7 @@ from vk_trio.kube.models import (
     PodStatus,
     ResourceRequirements,
 )
+from vk_trio.pods import lifecycle
 from vk_trio.pods.record import PodRecord, Terminated, Waiting
 from vk_trio.pods.status import PROVIDER_READY, pod_status, status_patch
 from vk_trio.pods.translate import qos_class
@@ -158,6 +159,19 @@ def test_a_running_ready_instance_makes_a_ready_running_pod() -> None:
     assert (s.pod_ip, [ip.ip for ip in s.pod_ips]) == ("203.0.113.9", ["203.0.113.9"])
     assert cond(s, "ContainersReady") == ("True", "", "")
     assert cond(s, "Ready") == ("True", "", "")
+
+
+def test_on_a_node_of_several_clouds_the_container_id_names_the_instances_cloud() -> None:
+    instance = make_instance(InstanceState.RUNNING, ready=True, provider="vastai")
+    s = pod_status(make_pod(), make_record(instance=instance), now=NOW, host_ip=NODE_IP,
+                   provider="runpod,vastai")  # fmt: skip
+    assert s.container_statuses[0].container_id == "vastai://i-42"
+    ended = lifecycle.terminated_from(
+        make_instance(InstanceState.EXITED, exit_code=0, provider="vastai"), now=NOW
+    )
+    done = status(make_pod(), make_record(final=ended))
+    terminated = done.container_statuses[0].state.terminated
+    assert terminated is not None and terminated.container_id == "vastai://i-42"
 
 
 def test_a_running_instance_that_is_not_ready_keeps_the_pod_unready() -> None:

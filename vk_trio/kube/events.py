@@ -192,6 +192,7 @@ class EventRecorder:
 
     async def _write(self, item: _Pending, *, limiter: TokenBucket | None = None) -> None:
         ref, type, reason, message = item.ref, item.type, item.reason, item.message
+        namespace = ref.namespace or "default"  # a Node's Events live in default
         key = (ref.uid or f"{ref.namespace}/{ref.name}", type, reason, _key_message(message))
         now = datetime.now(UTC).replace(microsecond=0)
         limiter = limiter or self.limiter
@@ -202,13 +203,13 @@ class EventRecorder:
                 seen.at = trio.current_time()
                 self._seen.move_to_end(key)
                 try:
-                    await self._bump(ref.namespace, seen, now, message, limiter)
+                    await self._bump(namespace, seen, now, message, limiter)
                     return
                 except NotFound:
                     pass  # the Event expired (TTL 1h by default): write a new one
             name = f"{ref.name}.{secrets.token_hex(8)}"
             body = {
-                "metadata": ObjectMeta(name=name, namespace=ref.namespace),
+                "metadata": ObjectMeta(name=name, namespace=namespace),
                 "involvedObject": ref,
                 "reason": reason,
                 "message": message,
@@ -221,7 +222,7 @@ class EventRecorder:
                 "reportingInstance": self.host,
                 "action": reason,
             }
-            await self.client.create(EVENTS, body, namespace=ref.namespace, limiter=limiter)
+            await self.client.create(EVENTS, body, namespace=namespace, limiter=limiter)
             self._remember(
                 key, _Seen(name=name, count=item.count, first=now, at=trio.current_time())
             )

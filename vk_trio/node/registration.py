@@ -84,22 +84,39 @@ class NodeState:
     ready: bool = False  # the pod controller runs: report Ready
     generation: int = 0  # bumped on every (re)registration
     changed: trio.Event = field(default_factory=trio.Event)
+    # Conditions of our own beyond Ready and the pressures (e.g. the clouds' health), by type:
+    # (status "True"/"False", reason, message). Set them, then touch().
+    conditions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def touch(self) -> None:
         self.changed.set()
         self.changed = trio.Event()
 
 
-def node_labels(config: Config) -> dict[str, str]:
-    return {
+def providers_label(config: Config) -> str:
+    """The node's clouds as one label value: ``runpod.vastai`` (commas are not allowed)."""
+    return ".".join(config.providers)
+
+
+def node_labels(config: Config, *, simulated: tuple[str, ...] = ()) -> dict[str, str]:
+    """The seeds' labels, and what the node fronts: ``vk-trio.io/provider`` (the first cloud,
+    as before several clouds), ``vk-trio.io/providers`` (all of them), one
+    ``cloud.vk-trio.io/<name>`` per cloud for node selectors, and ``vk-trio.io/simulated`` naming
+    the clouds that are not real (the fake, embedded simulators), so none passes for a cloud."""
+    labels = {
         "type": "virtual-kubelet",
         "kubernetes.io/role": "agent",
         "kubernetes.io/hostname": config.node_name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
         "node.kubernetes.io/exclude-from-external-load-balancers": "true",
-        "vk-trio.io/provider": config.provider,
+        "vk-trio.io/provider": next(iter(config.providers), ""),
+        "vk-trio.io/providers": providers_label(config),
     }
+    labels |= {f"cloud.vk-trio.io/{name}": "true" for name in config.providers}
+    if simulated:
+        labels["vk-trio.io/simulated"] = ".".join(simulated)
+    return labels
 
 
 def node_capacity(config: Config) -> dict[str, str]:
@@ -119,6 +136,7 @@ def node_status(
     node_ip: str,
     hostname: bool = False,
     kubelet_port: int | None = None,
+    extra: dict[str, tuple[str, str, str]] | None = None,
 ) -> dict[str, Any]:
     now = kube_time(utcnow())
     conditions = [
@@ -140,6 +158,16 @@ def node_status(
             "lastHeartbeatTime": now,
         }
     )
+    for kind, (status, reason, message) in sorted((extra or {}).items()):
+        conditions.append(
+            {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastHeartbeatTime": now,
+            }
+        )
     capacity = node_capacity(config)
     return {
         "capacity": capacity,
@@ -160,7 +188,7 @@ def node_status(
             "bootID": "",
             "kernelVersion": platform.release(),
             "osImage": f"vk-trio {config.provider}",
-            "containerRuntimeVersion": f"{config.provider}://cloud",
+            "containerRuntimeVersion": f"{providers_label(config)}://cloud",
             "kubeletVersion": f"v1.37.1-vk-trio-{__version__}",
             "kubeProxyVersion": "",
             "operatingSystem": "linux",
@@ -169,14 +197,19 @@ def node_status(
     }
 
 
-def node_object(config: Config, *, node_ip: str, hostname: bool = False) -> dict[str, Any]:
-    spec: dict[str, Any] = {"providerID": f"vk-trio://{config.provider}/{config.node_name}"}
+def node_object(
+    config: Config, *, node_ip: str, hostname: bool = False, simulated: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"providerID": f"vk-trio://{providers_label(config)}/{config.node_name}"}
     taint = config.taint_parts()
     if taint is not None:
         key, value, effect = taint
         spec["taints"] = [{"key": key, "value": value, "effect": effect}]
     return {
-        "metadata": {"name": config.node_name, "labels": node_labels(config)},
+        "metadata": {
+            "name": config.node_name,
+            "labels": node_labels(config, simulated=simulated),
+        },
         "spec": spec,
         "status": node_status(config, ready=False, node_ip=node_ip, hostname=hostname),
     }
@@ -185,10 +218,18 @@ def node_object(config: Config, *, node_ip: str, hostname: bool = False) -> dict
 class NodeRegistrar:
     """Creates the Node, patches its status, and recreates it when it disappears."""
 
-    def __init__(self, client: KubeClient, config: Config, state: NodeState) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        config: Config,
+        state: NodeState,
+        *,
+        simulated: tuple[str, ...] = (),
+    ) -> None:
         self.client = client
         self.config = config
         self.state = state
+        self.simulated = simulated
         self.node_ip = config.node_ip or default_node_ip(client.server)
         self.hostname = False  # set by ensure(): only a name that resolves to node_ip
         self.kubelet_port = config.kubelet_port  # the bound port, once the kubelet API listens
@@ -203,7 +244,13 @@ class NodeRegistrar:
         except NotFound:
             try:
                 node = await self.client.create(
-                    NODES, node_object(self.config, node_ip=self.node_ip, hostname=self.hostname)
+                    NODES,
+                    node_object(
+                        self.config,
+                        node_ip=self.node_ip,
+                        hostname=self.hostname,
+                        simulated=self.simulated,
+                    ),
                 )
                 _log.info("registered node %s", self.config.node_name)
             except Conflict:
@@ -222,6 +269,7 @@ class NodeRegistrar:
             node_ip=self.node_ip,
             hostname=self.hostname,
             kubelet_port=self.kubelet_port,
+            extra=self.state.conditions,
         )
         # addresses merge by type; replace the list so a Hostname we no longer publish goes
         status["addresses"] = [{"$patch": "replace"}, *status["addresses"]]

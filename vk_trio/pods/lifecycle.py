@@ -55,6 +55,7 @@ def terminated_from(instance: Instance, *, now: datetime) -> Terminated:
         started_at=instance.started_at,
         finished_at=instance.finished_at or now,
         instance_id=instance.instance_id,
+        provider=instance.provider,
     )
 
 
@@ -84,10 +85,11 @@ def lost(instance: Instance, *, now: datetime) -> Terminated:
         started_at=instance.started_at,
         finished_at=now,
         instance_id=instance.instance_id,
+        provider=instance.provider,
     )
 
 
-def lost_unseen(instance_id: str, *, now: datetime) -> Terminated:
+def lost_unseen(instance_id: str, *, now: datetime, provider: str = "") -> Terminated:
     """An instance the pod's status named before a restart of the agent, that no provider list
     shows any more: it ended while nobody watched, so its exit code is unknown (137)."""
     return Terminated(
@@ -96,6 +98,7 @@ def lost_unseen(instance_id: str, *, now: datetime) -> Terminated:
         message=f"instance {instance_id} disappeared from the provider while vk-trio was down",
         finished_at=now,
         instance_id=instance_id,
+        provider=provider,
     )
 
 

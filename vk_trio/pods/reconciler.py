@@ -338,7 +338,9 @@ class Reconciler:
         if held is not None and held.attempt == record.attempt and record.seen_listed:
             record.final = lifecycle.lost(held, now=now)
         elif held is None and record.lost_id:  # it was running before our restart, now gone
-            record.final = lifecycle.lost_unseen(record.lost_id, now=now)
+            record.final = lifecycle.lost_unseen(
+                record.lost_id, now=now, provider=record.lost_provider
+            )
         if record.final is not None:
             record.failure = Waiting(reason="InstanceLost", message=record.final.message)
             await self.events.warning(pod, "Failed", record.final.message)

@@ -24,6 +24,7 @@ class Terminated:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     instance_id: str = ""
+    provider: str = ""  # the instance's cloud (empty: the node's provider), containerID scheme
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -62,5 +63,6 @@ class PodRecord:
     # The pod's status named an instance (containerID) when this record was rebuilt after a
     # restart: if no provider list shows it, it vanished while the agent was not watching.
     lost_id: str = ""
+    lost_provider: str = ""  # the scheme of that containerID (the cloud it ran on)
     seen_at: float | None = None  # trio time this agent first saw the pod (provisioning latency)
     retry_pending: bool = False  # no instance, a provisioning retry is due: not "transitioning"

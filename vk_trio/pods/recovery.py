@@ -20,6 +20,7 @@ ATTEMPT_ANNOTATION = "vk-trio.io/attempt"
 
 
 def _terminated(state: ContainerStateTerminated) -> Terminated:
+    scheme, sep, _ = state.container_id.partition("://")
     return Terminated(
         exit_code=state.exit_code,
         reason=state.reason or ("Completed" if state.exit_code == 0 else "Error"),
@@ -27,6 +28,7 @@ def _terminated(state: ContainerStateTerminated) -> Terminated:
         started_at=state.started_at,
         finished_at=state.finished_at,
         instance_id=state.container_id.split("://", 1)[-1],
+        provider=scheme if sep else "",
     )
 
 
@@ -44,7 +46,7 @@ def record_from_pod(pod: Pod, *, now: datetime) -> PodRecord:
         if status.state.terminated is not None and pod.status.phase in ("Succeeded", "Failed"):
             record.final = _terminated(status.state.terminated)
         elif status.state.running is not None and "://" in status.container_id:
-            record.lost_id = status.container_id.split("://", 1)[1]
+            record.lost_provider, _, record.lost_id = status.container_id.partition("://")
             # Created and Started were recorded before the restart: not again for this run
             record.announced = f"started:{record.lost_id}"
     return record

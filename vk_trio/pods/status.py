@@ -21,7 +21,8 @@ kubelet_pods.go, status_manager.go) wherever a cloud instance allows it:
   that never had a fault does not carry it.
 * every message is cut to ``MAX_MESSAGE`` characters: a cloud's or a registry's words end up
   here, and a status must stay far below the API server's object size limit.
-* containerID is ``<provider>://<instance id>``; imageID is the image the provider says it
+* containerID is ``<provider>://<instance id>`` (the instance's own cloud on a node that fronts
+  several); imageID is the image the provider says it
   runs (no digest invented, no scheme: tools parse it as an image reference). podIP is the
   instance's public IP while the instance exists (never a released machine's), kept when
   terminal. With no news at all (just restarted) the previous running state is kept.
@@ -187,9 +188,9 @@ def _container_status(
     if state.terminated is not None and state.terminated.container_id:
         container_id = state.terminated.container_id
     elif instance is not None:
-        container_id = _container_id(provider, instance.instance_id)
+        container_id = _container_id(instance.provider or provider, instance.instance_id)
     elif last is not None:
-        container_id = _container_id(provider, last.instance_id)
+        container_id = _container_id(last.provider or provider, last.instance_id)
     elif no_news and old is not None:
         container_id = old.container_id
     image_id = instance.image if instance is not None else ""
@@ -225,7 +226,7 @@ def _terminated(end: Terminated, provider: str) -> ContainerStateTerminated:
         message=_short(end.message),
         started_at=_second(end.started_at),
         finished_at=_second(end.finished_at),
-        container_id=_container_id(provider, end.instance_id),
+        container_id=_container_id(end.provider or provider, end.instance_id),
     )
 
 
@@ -236,7 +237,9 @@ def _unknown_end(instance: Instance | None, provider: str) -> ContainerStateTerm
         reason=UNKNOWN_REASON,
         message=UNKNOWN_MESSAGE,
         started_at=_second(instance.started_at) if instance is not None else None,
-        container_id=_container_id(provider, instance.instance_id) if instance else "",
+        container_id=(
+            _container_id(instance.provider or provider, instance.instance_id) if instance else ""
+        ),
     )
 
 

@@ -15,7 +15,9 @@ The contract, which tests/providers/ checks against every implementation:
   a second one. Every instance is tagged with ``spec.node_name`` and ``spec.key`` so that
   ``list()`` can find it after a restart. Raises ``NoCapacity`` when the offer is gone (try the
   next offer), ``RateLimited``/``ProviderUnavailable`` when a retry later should work,
-  ``PaymentRequired`` when the account cannot pay, ``InvalidSpec`` when the cloud refuses the spec.
+  ``PaymentRequired`` when the account cannot pay, ``InvalidSpec`` when the cloud refuses the spec,
+  ``OutcomeUnknown`` when it may have rented and cannot tell yet (then no other offer may be
+  tried for this key: it could rent a second instance).
 * ``list()`` returns every instance tagged with this node, and only those: an untagged or
   foreign instance is never listed, so it is never touched. One call serves all pods of a node.
   One row the provider cannot read never fails the list: an instance whose id and owner are
@@ -215,6 +217,9 @@ class Instance:
     # Utilisation changes at every list; it is not a change of the pod's state (compare=False
     # keeps the instance view from waking the pod's worker for it).
     usage: Usage | None = field(default=None, compare=False)
+    # The cloud that holds it, when one node fronts several (set by providers/router.py);
+    # empty: the provider's own name. It is the scheme of the pod's containerID.
+    provider: str = ""
 
     @property
     def key(self) -> str:
@@ -265,6 +270,11 @@ class ProviderUnavailable(CloudError):
     """5xx, timeouts, connection errors: the same request may work later."""
 
     reason = "ProviderUnavailable"
+
+
+class OutcomeUnknown(ProviderUnavailable):
+    """A create failed and nobody can tell yet whether it rented (the cloud cannot be asked):
+    no other offer may be tried before that cloud has answered for the spec's key."""
 
 
 class PaymentRequired(CloudError):

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 
@@ -23,6 +24,7 @@ from tests.providers.vastai.controlplane_support import (
     vast_config,
 )
 from tests.sim.vastai.support import API_KEY
+from vk_trio.config import Config
 from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import PODS
 from vk_trio.providers import registry
@@ -48,11 +50,12 @@ async def sim(nursery: trio.Nursery) -> AsyncIterator[VastSim]:
     assert simulator.violations == []
 
 
-def make_provider_for(config: object, sim: VastSim, **intervals: float):  # type: ignore[no-untyped-def]
-    env = {"VAST_API_KEY": API_KEY, registry.REGISTRY_MIRROR_ENV: sim.registry_url}
+def make_provider_for(config: Config, sim: VastSim, **intervals: float):  # type: ignore[no-untyped-def]
+    env = {"VAST_API_KEY": API_KEY}
+    mirrored = msgspec.structs.replace(config, registry_mirror=sim.registry_url)
 
     async def make(nursery: trio.Nursery) -> Provider:
-        provider = await registry.build(config, nursery, env)  # type: ignore[arg-type]
+        provider = await registry.build(mirrored, nursery, env)
         assert isinstance(provider, VastProvider)
         scaled = {name: seconds * SCALE for name, seconds in DEFAULT_INTERVALS.items()}
         provider.client.pacer.intervals = {**scaled, **intervals}

@@ -296,7 +296,7 @@ class FakeProvider:
         if in_use(state, entry.offer_id, now) >= entry.capacity:
             raise NoCapacity(f"offer {offer.offer_id} has no free machine left")
         record = Record(
-            instance_id=state.new_instance_id(),
+            instance_id=state.new_instance_id(self.name),
             node_name=spec.node_name,
             pod_uid=spec.pod_uid,
             attempt=spec.attempt,

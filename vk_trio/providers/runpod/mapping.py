@@ -56,11 +56,10 @@ from vk_trio.providers.base import (
     Usage,
 )
 from vk_trio.providers.runpod import models
-from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions
+from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions, container_disk_gb
 
 NAME_PREFIX = "vk-trio."
 WRAPPER_TAG = "VK_TRIO_WRAPPED"  # env: the restart policy the wrapper was made for
-DEFAULT_DISK_GB = 20
 MAX_DISK_GB = 1000  # the default of --max-disk-gb
 MAX_ATTEMPT_DIGITS = 9  # attempts are restart counts: int32, and never this many
 
@@ -111,16 +110,6 @@ def command_line(
     return shlex.join(words) if words else None
 
 
-def disk_gb(spec: InstanceSpec, options: RunPodOptions) -> int:
-    """The container disk to rent: the annotation's, else the pod's ephemeral-storage (rounded
-    up to a whole GB), else the default. The provider refuses more than ``--max-disk-gb``."""
-    if options.container_disk_gb is not None:
-        return options.container_disk_gb
-    if spec.need.disk_gb:
-        return max(1, math.ceil(spec.need.disk_gb))
-    return DEFAULT_DISK_GB
-
-
 def create_request(
     spec: InstanceSpec,
     options: RunPodOptions,
@@ -140,7 +129,7 @@ def create_request(
     args = command_line(spec, default_command, nonce=nonce)
     if nonce is not None and args is not None:
         env[WRAPPER_TAG] = spec.restart_policy
-    disk = disk_gb(spec, options)
+    disk = container_disk_gb(options, spec.need.disk_gb)
     gpu = models.GpuRequest(
         id=gpu_id,
         count=gpu_count,

@@ -6,7 +6,10 @@ description), so an offer is one (GPU type, data center) pair read from the cata
 candidate qualifies when the GPU type is sold in the pod's cloud, has enough memory per GPU,
 allows the GPU count, is in stock in an allowed data center, and its price for the whole pod
 stays under the cap: the lower of the node's ``--max-gpu-price`` (per GPU-hour, so times the
-count) and the pod's own cap. This module is pure; ``offers()`` in provider.py feeds it.
+count) and the pod's own cap. The price of the whole pod is what it bills per hour while it
+runs: its GPUs at the catalog price, plus its container disk at RunPod's $0.10 per GB-month
+(docs.runpod.io/pods/storage), as Vast.ai's ``dph_total`` includes the disk rented there, so
+the two clouds' offers compare. This module is pure; ``offers()`` in provider.py feeds it.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from dataclasses import dataclass
 
 from vk_trio.decoding import ascii_digits
 from vk_trio.providers.base import Offer, Requirements
-from vk_trio.providers.runpod.annotations import RunPodOptions
+from vk_trio.providers.runpod.annotations import RunPodOptions, container_disk_gb
 from vk_trio.providers.runpod.models import GpuType
 
 PROVIDER = "runpod"
+DISK_PER_GB_HOUR = 0.10 / 730  # container disk while the pod runs: $0.10 per GB-month
 ANY_DATACENTER = "*"
 _RANK = {"HIGH": 0, "MEDIUM": 1, "LOW": 2}
 
@@ -73,6 +77,7 @@ def choose(
     cap = price_cap(need, max_gpu_price=max_gpu_price, gpu_count=count)
     preferred = options.gpu_type_ids
     allowed = set(datacenters)
+    disk_hour = container_disk_gb(options, need.disk_gb) * DISK_PER_GB_HOUR
     found: list[tuple[tuple[float, int, int, str, str], Offer]] = []
     for gpu in gpus:
         sold = gpu.secure if cloud == "SECURE" else gpu.community
@@ -82,7 +87,7 @@ def choose(
             continue
         if preferred and gpu.id not in preferred:
             continue
-        total = round(unit * count, 6)
+        total = round(unit * count + disk_hour, 6)
         if cap is not None and total > cap:
             continue
         places: list[tuple[str, str]] = []

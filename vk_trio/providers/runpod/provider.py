@@ -54,6 +54,7 @@ from vk_trio.providers.runpod.annotations import (
     CONTAINER_DISK_GB,
     RunPodOptions,
     allowed_datacenters,
+    container_disk_gb,
     parse,
 )
 from vk_trio.providers.runpod.catalog import CATALOG_SECONDS, CatalogCache
@@ -138,7 +139,7 @@ class RunPodProvider:
 
     def check(self, spec: InstanceSpec) -> None:
         options, _ = self._options(spec)
-        disk = mapping.disk_gb(spec, options)
+        disk = container_disk_gb(options, spec.need.disk_gb)
         if disk > self.max_disk_gb:
             where = (
                 f"{CONTAINER_DISK_GB} {options.container_disk_gb}"

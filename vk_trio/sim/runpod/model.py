@@ -24,6 +24,7 @@ from typing import Any
 
 import trio
 
+from vk_trio.sim.runpod.ledger import RUNNING_DISK_PER_GB_HOUR
 from vk_trio.sim.runpod.workloads import Workload, plan_run
 from vk_trio.sim.usage import busy
 
@@ -296,6 +297,16 @@ class SimPod:
             "ports": ports,
         }
 
+    def disk_gb(self) -> int:
+        """Container disk plus the pod's own (persistent) volume, in GB."""
+        return self.disk + int((self.mounts.get("persistent") or {}).get("size", 0))
+
+    def rate_per_hour(self) -> float:
+        """What the pod bills per hour while it runs: its GPUs, and its disk (RunPod charges
+        container and volume disk of a running pod $0.10 per GB-month)."""
+        gpus = self.price_per_gpu * (self.gpu_count or 1)
+        return gpus + self.disk_gb() * RUNNING_DISK_PER_GB_HOUR
+
     def to_json(self, now: float, clock: SimClock) -> dict[str, Any]:
         """The v2 ``Pod`` object."""
         runtime = self.runtime_json(now)
@@ -339,7 +350,7 @@ class SimPod:
             "template": None,
             # The spec says 0.0 once EXITED; a pod stopped through v2 kept showing its rate
             # (measured), so the simulator keeps it too.
-            "cost": round(self.price_per_gpu * self.gpu_count, 4),
+            "cost": round(self.rate_per_hour(), 4),
             "locked": self.locked,
             "globalNetworking": {"enabled": False},
             "runtime": runtime,
