@@ -16,7 +16,13 @@ Figures (written to bench/results/lifecycle.json):
   many managed pods (and ``peak_rss_mb_at_10000``, its high-water mark). TARGET <= 150 MB at 10,000
 Each run states the API client QPS/burst it used (``--qps``/``--burst``).
 
-Run: ``python -m bench.lifecycle [--pods 1000] [--big 10000] [--qps 50 --burst 100]``
+``--clouds 2`` runs the node in front of two zero-latency clouds through the Router, the first
+with room for half the pods (equal prices: it is filled first, then its offers vanish and the
+rest go to the second), and adds ``list_calls_per_cloud_per_interval`` (TARGET: 1 each) and
+``instances_per_cloud``. TARGET: ``to_running_s`` within 20% of the single-cloud run's.
+
+Run: ``python -m bench.lifecycle [--pods 1000] [--big 10000] [--qps 50 --burst 100]
+[--clouds 2]``
 (``--big 0`` skips the 10,000-pod memory figure, which takes a few minutes on two cores.)
 """
 
@@ -48,6 +54,7 @@ TARGET_TO_RUNNING_S = 10.0
 TARGET_DELETE_S = 10.0
 TARGET_RSS_MB_AT_10000 = 150.0
 TARGET_STEADY_CALLS = 1
+TARGET_TWO_CLOUD_RATIO = 1.2  # two clouds: within 20% of one cloud's time to Running
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -149,13 +156,21 @@ async def until(probe: Callable[[], bool], watch: PhaseWatch, *, limit: float) -
     return time.monotonic() - start
 
 
-async def create_pods(client: KubeClient, ns: str, node: str, names: list[str]) -> dict[str, float]:
+async def create_pods(
+    client: KubeClient,
+    ns: str,
+    node: str,
+    names: list[str],
+    *,
+    body: Callable[[str, str], dict[str, Any]] = pod_body,
+) -> dict[str, float]:
+    """POST the pods (32 at a time); returns pod uid → when its POST was answered."""
     created: dict[str, float] = {}
     limiter = trio.CapacityLimiter(32)
 
     async def one(name: str) -> None:
         async with limiter:
-            pod = await client.create(PODS, pod_body(name, node), namespace=ns)
+            pod = await client.create(PODS, body(name, node), namespace=ns)
             created[pod.metadata.uid] = time.monotonic()
 
     async with trio.open_nursery() as nursery:
@@ -164,7 +179,9 @@ async def create_pods(client: KubeClient, ns: str, node: str, names: list[str]) 
     return created
 
 
-async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) -> dict[str, Any]:
+async def run(
+    cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int, clouds: int = 1
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="vk-bench-"))
     node = f"bench-{int(time.time())}"  # a fresh node: no pod of an earlier run can count
     reconcile_interval = 5.0
@@ -179,11 +196,23 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
             "reconcile_interval": reconcile_interval,
             "health_server_address": "127.0.0.1:0",
             "node_ip": "127.0.0.1",
+            # room for every pod of the run: beyond the node's capacity the agent would reject
+            # them, as a kubelet does (pods/admission.py)
+            "max_pods": max(pods, big) + 10,
+            "gpus": max(pods, big),
+            "bench_clouds": clouds,
+            "bench_capacity": pods // 2,
         },
         work,
     )
     ns = f"bench-{int(time.time())}"
-    result: dict[str, Any] = {"benchmark": "lifecycle", "pods": pods, "qps": qps, "burst": burst}
+    result: dict[str, Any] = {
+        "benchmark": "lifecycle",
+        "pods": pods,
+        "clouds": clouds,
+        "qps": qps,
+        "burst": burst,
+    }
     async with admin_client(cp) as client:
         cp.kubectl("create", "namespace", ns)
         try:
@@ -205,8 +234,11 @@ async def run(cp: ControlPlane, *, pods: int, big: int, qps: float, burst: int) 
         "to_running_s": TARGET_TO_RUNNING_S,
         "delete_s": TARGET_DELETE_S,
         "rss_mb_at_10000": TARGET_RSS_MB_AT_10000,
-        "steady_provider_calls_per_interval": TARGET_STEADY_CALLS,
+        "steady_provider_calls_per_interval": TARGET_STEADY_CALLS * clouds,
     }
+    if clouds > 1:
+        result["targets"]["list_calls_per_cloud_per_interval"] = 1
+        result["targets"]["to_running_s_vs_one_cloud"] = TARGET_TWO_CLOUD_RATIO
     result["python"] = sys.version.split()[0]
     return result
 
@@ -241,10 +273,16 @@ async def measure(
     result["create_latency_p50_ms"] = round(statistics.median(latencies), 1)
     result["create_latency_p99_ms"] = round(latencies[int(len(latencies) * 0.99) - 1], 1)
     result["rss_mb_at_1000"] = agent.memory()["rss_mb"]
+    result["instances_per_cloud"] = seen["instances_per_cloud"]
     await trio.sleep(2 * reconcile_interval)  # settle into the steady interval
-    before = (await agent.report())["provider_calls"]
+    before = await agent.report()
     await trio.sleep(reconcile_interval)
-    result["steady_provider_calls_per_interval"] = (await agent.report())["provider_calls"] - before
+    after = await agent.report()
+    calls = after["provider_calls"] - before["provider_calls"]
+    result["steady_provider_calls_per_interval"] = calls
+    result["list_calls_per_cloud_per_interval"] = {
+        cloud: after["list_calls"][cloud] - count for cloud, count in before["list_calls"].items()
+    }
 
     start = time.monotonic()
     await client.request(
@@ -277,25 +315,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", type=int, default=10000)
     parser.add_argument("--qps", type=float, default=100.0)
     parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--clouds", type=int, choices=(1, 2), default=1)
     parser.add_argument(
         "--state-dir",
         type=Path,
         default=None,
         help="reuse a control plane started with python -m tests.controlplane up",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench/results/lifecycle.json"))
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     state = args.state_dir or Path(tempfile.mkdtemp(prefix="vk-bench-cp-"))
     cp = launcher.up(state)
     try:
         result = trio.run(
-            lambda: run(cp, pods=args.pods, big=args.big, qps=args.qps, burst=args.burst)
+            lambda: run(
+                cp, pods=args.pods, big=args.big, qps=args.qps, burst=args.burst, clouds=args.clouds
+            )
         )
     finally:
         if args.state_dir is None:
             launcher.down(state)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    name = "lifecycle.json" if args.clouds == 1 else "lifecycle-2clouds.json"
+    out = args.out or Path("bench/results") / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
 

@@ -1,29 +1,24 @@
 """Fuzz targets for env resolution: ``$(VAR)`` expansion and secret taint through it.
 
-Run long with ``FUZZ_EXAMPLES=200000 .venv/bin/pytest fuzz/test_env_expansion.py`` (the default
-is a quick pass). Self-contained on purpose: no imports from tests/.
+Quick in ``make test``, long in ``make fuzz`` (fuzz/budget.py). Self-contained on purpose: no
+imports from tests/.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import re
 from typing import Any
 
 import msgspec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from fuzz.budget import FUZZ
 from vk_trio.kube.models import ConfigMap, ObjectMeta, Pod, Secret, Service
 from vk_trio.pods.env import EnvError, resolve_env
 from vk_trio.pods.expansion import escape, expand
 
-FUZZ = settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "2000")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 _REFERENCE = re.compile(r"\$(?:\$|\(([^)]*)\))")
 
 

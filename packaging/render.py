@@ -57,6 +57,14 @@ LINT_VARIANTS: tuple[tuple[str, ...], ...] = (
     (),
     ("--set", "provider=fake", "--set", "replicas=1", "--set", "leaderElect=false"),
     ("--set", "provider=vastai", "--set", "apiKeys.vastai=key", "--set", "maxGpuPrice=0.5"),
+    (
+        "--set",
+        "provider={runpod,vastai}",
+        "--set",
+        "maxNodePrice=20",
+        "--set",
+        "apiKeys.runpod=a,apiKeys.vastai=b",
+    ),
     ("--set", "datacenterIds={US-NJ-1,EU-RO-1}", "--set", "serviceAccount.create=false"),
 )
 

@@ -170,10 +170,17 @@ async def delete_node(client: KubeClient, name: str) -> None:
 class AgentProcess:
     """``vk-trio run`` as a separate process, so a test can kill -9 it mid-flight."""
 
-    def __init__(self, config: Config, log_path: Path, *extra_args: str) -> None:
+    def __init__(
+        self,
+        config: Config,
+        log_path: Path,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.log_path = log_path
         self.extra_args = extra_args
+        self.env = env  # None: this process's environment
         self.process: trio.Process | None = None
 
     def argv(self) -> list[str]:
@@ -208,7 +215,7 @@ class AgentProcess:
     async def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = await trio.lowlevel.open_process(
-            self.argv(), stdout=log, stderr=log, cwd=str(Path(__file__).parent.parent)
+            self.argv(), stdout=log, stderr=log, cwd=str(Path(__file__).parent.parent), env=self.env
         )
         log.close()
 

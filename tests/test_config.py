@@ -15,9 +15,57 @@ from vk_trio.errors import ConfigError
 def test_defaults_match_the_seeds() -> None:
     config = load_config(env={})
     assert config.node_name == "virtual-gpu"
-    assert config.namespace == "kube-system"
     assert config.health_server_address == ":8080"
-    assert config.taint_parts() == ("virtual-kubelet.io/provider", "fake", "NoSchedule")
+    # chosen at start: the provider from the API keys, the namespace from the ServiceAccount
+    assert (config.provider, config.namespace) == ("", "")
+    named = load_config(flags={"provider": "runpod"}, env={})
+    assert named.taint_parts() == ("virtual-kubelet.io/provider", "runpod", "NoSchedule")
+
+
+def test_several_clouds_from_a_flag_an_env_var_or_a_toml_list_keep_their_order(
+    tmp_path: Path,
+) -> None:
+    assert load_config(flags={"provider": "vastai, RunPod"}, env={}).providers == (
+        "vastai",
+        "runpod",
+    )
+    assert load_config(env={"VK_PROVIDER": "runpod,vastai"}).provider == "runpod,vastai"
+    file = tmp_path / "vk.toml"
+    file.write_text('provider = ["runpod", "vastai"]\nmax_node_price = 12.5\n')
+    config = load_config(config_file=str(file), env={})
+    assert config.providers == ("runpod", "vastai") and config.max_node_price == 12.5
+    # the taint keeps the first cloud's name: seed 000's toleration provider=runpod fits
+    assert config.taint_parts() == ("virtual-kubelet.io/provider", "runpod", "NoSchedule")
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("runpod,aws", "'aws' is not one of"),
+        ("runpod,runpod", "names a cloud twice"),
+        ("fake,runpod", "fake stands alone"),
+    ],
+)
+def test_a_bad_provider_list_is_refused_naming_the_flag(value: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=f"--provider: .*{needle}"):
+        load_config(flags={"provider": value}, env={})
+
+
+def test_a_provider_that_is_not_text_in_toml_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "vk.toml"
+    file.write_text("provider = 3\n")
+    with pytest.raises(ConfigError, match="provider"):
+        load_config(config_file=str(file), env={})
+
+
+def test_the_registry_mirror_is_a_setting_like_every_other(tmp_path: Path) -> None:
+    env = {"VK_TRIO_REGISTRY_MIRROR": "https://mirror.example/v2"}
+    assert load_config(env=env).registry_mirror == "https://mirror.example/v2"
+    file = tmp_path / "vk.toml"
+    file.write_text('registry_mirror = "https://file.example"\n')
+    assert load_config(config_file=str(file), env={}).registry_mirror == "https://file.example"
+    flags = {"registry_mirror": "https://flag.example"}
+    assert load_config(flags=flags, env=env).registry_mirror == "https://flag.example"
 
 
 def test_flags_beat_env_beat_the_config_file(tmp_path: Path) -> None:
@@ -59,6 +107,29 @@ def test_the_virtual_kubelet_librarys_tls_and_port_names_work() -> None:
     assert config.state_dir == "/var/lib/vk-trio"
 
 
+def test_burst_is_off_by_default_and_takes_seed_002s_settings_from_env_and_file(
+    tmp_path: Path,
+) -> None:
+    default = load_config(env={})
+    assert (default.offload, default.pending_job_threshold, default.max_pending_time) == (
+        False,
+        1,
+        0.0,
+    )
+    env = {"OFFLOAD": "true", "PENDING_JOB_THRESHOLD": "3", "MAX_PENDING_TIME": "120"}
+    from_env = load_config(env=env)
+    assert (from_env.offload, from_env.pending_job_threshold, from_env.max_pending_time) == (
+        True,
+        3,
+        120.0,
+    )
+    file = tmp_path / "vk.toml"
+    file.write_text("offload = true\npending_job_threshold = 0\nmax_pending_time = 30\n")
+    from_file = load_config(env={}, config_file=str(file))
+    assert from_file.offload and from_file.pending_job_threshold == 0
+    assert from_file.max_pending_time == 30
+
+
 @pytest.mark.parametrize(
     ("flags", "needle"),
     [
@@ -74,6 +145,11 @@ def test_the_virtual_kubelet_librarys_tls_and_port_names_work() -> None:
         ({"tls_cert_file": "/tls.crt"}, "--tls-cert-file"),
         ({"serving_cert": "acme"}, "--serving-cert"),
         ({"log_retention_bytes": "-1"}, "--log-retention-bytes"),
+        ({"pending_job_threshold": "-1"}, "--pending-job-threshold"),
+        ({"pending_job_threshold": "one"}, "--pending-job-threshold"),
+        ({"max_pending_time": "-5"}, "--max-pending-time"),
+        ({"max_node_price": "-1"}, "--max-node-price"),
+        ({"max_node_price": "lots"}, "--max-node-price"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_flag(flags: dict[str, str], needle: str) -> None:

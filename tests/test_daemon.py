@@ -81,6 +81,8 @@ async def test_the_node_registers_ready_with_its_labels_taint_capacity_and_lease
         assert labels["type"] == "virtual-kubelet"
         assert labels["kubernetes.io/role"] == "agent"
         assert labels["kubernetes.io/hostname"] == config.node_name
+        # the fake says it is not a cloud
+        assert (labels["vk-trio.io/providers"], labels["vk-trio.io/simulated"]) == ("fake", "fake")
         assert node.spec.taints[0].key == "virtual-kubelet.io/provider"
         assert node.spec.taints[0].value == "fake"
         assert node.spec.provider_id.startswith("vk-trio://")

@@ -8,6 +8,7 @@ temporary directory, and any process whose command line still names it.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -127,6 +128,35 @@ async def test_on_an_existing_cluster_the_demo_leaves_neither_its_job_nor_its_no
             await client.get(NODES, node.group(1))
         with pytest.raises(NotFound):
             await client.get(JOBS, "gpu-workload", namespace=namespace)
+
+
+async def test_on_both_simulated_clouds_the_job_gets_the_cheaper_gpu_of_the_two(
+    controlplane: ControlPlane, namespace: str
+) -> None:
+    output = await _run_demo(
+        "--kubeconfig",
+        str(controlplane.kubeconfig),
+        "--namespace",
+        namespace,
+        "--provider",
+        "runpod,vastai",
+    )
+    assert "simulated RunPod API on" in output and "simulated Vast.ai API on" in output
+    assert "vk-trio.io/gpu-memory for every cloud" in output
+    # at least 16 GB: Vast.ai's RTX 3090 in Bavaria ($0.18/h) beats RunPod's RTX 2000 Ada ($0.24)
+    assert re.search(
+        r"runs as Vast\.ai instance \d+: 1x RTX 3090 in Bavaria, DE at \$0\.18", output
+    )
+    assert "GPU    1x RTX 3090 (24 GB) in Bavaria, DE" in output
+    assert re.search(r"cost   \$0\.\d{4} for \d+\.\ds billed \(what Vast\.ai would charge", output)
+    assert "Result: Job gpu-workload Complete" in output
+    assert "nothing is billed any more" in output
+
+
+def test_a_demo_cloud_that_is_not_simulated_is_refused() -> None:
+    args = argparse.Namespace(kubeconfig=None, namespace="d", timeout="9", provider="aws")
+    with pytest.raises(ConfigError, match="--provider: 'aws'"):
+        demo.main(args)
 
 
 def test_without_a_source_checkout_the_demo_says_what_to_do(

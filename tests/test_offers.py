@@ -152,7 +152,8 @@ async def test_with_a_key_it_asks_the_runpod_api_url_and_never_shows_the_key(
     done = await offers_cli("--runpod-api-url", sim.url, key=API_KEY)
     assert done.returncode == 0, done.stderr
     table = rows(done.stdout.decode())
-    assert table == [["NVIDIA L40S", "48 GB", "1", "0.860", "EU-SE-1", "SECURE", "HIGH"]]
+    # $0.86 for the GPU and $0.0027 for the 20 GB container disk RunPod bills while it runs
+    assert table == [["NVIDIA L40S", "48 GB", "1", "0.863", "EU-SE-1", "SECURE", "HIGH"]]
     assert b"SIMULATED" not in done.stderr
     assert sim.requests_for("listGpuTypes")
 
@@ -160,6 +161,48 @@ async def test_with_a_key_it_asks_the_runpod_api_url_and_never_shows_the_key(
     assert refused.returncode == 1
     assert b"ProviderAuthFailed" in refused.stderr and b"wrong-key-123" not in refused.stderr
     assert len(refused.stderr.splitlines()) == 1
+
+
+# --- both clouds ----------------------------------------------------------------------------
+
+
+MERGED_HEADER = ["CLOUD", "GPU", "MEMORY", "GPUS", "$/H", "WHERE", "KIND", "DETAIL"]
+
+
+def test_both_clouds_give_one_merged_table_cheapest_first_with_a_cloud_column(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["offers", "--provider", "runpod,vastai", "--gpu-type", "RTX 4090", "--max-price", "1"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert lines[0].split() == MERGED_HEADER
+    table = [[c.strip() for c in line.split("  ") if c.strip()] for line in lines[1:]]
+    prices = [float(row[4]) for row in table]
+    assert prices == sorted(prices)
+    assert {row[0] for row in table} == {"RunPod", "Vast.ai"}
+    assert {row[1] for row in table} == {"RTX 4090"}  # one model name on both clouds
+    assert table[0][:2] == ["Vast.ai", "RTX 4090"] and table[0][5] == "Tokyo, JP"
+    assert table[-1][0] == "RunPod" and table[-1][7].startswith("stock ")
+    assert "no RUNPOD_API_KEY set" in err and "no VAST_API_KEY set" in err
+
+
+def test_each_clouds_own_filters_narrow_its_rows_of_the_merged_table(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [
+        "offers",
+        "--provider=runpod,vastai",
+        "--gpu-type=RTX 4090",
+        "--region=JP",
+        "--datacenter-ids=EU-RO-1",
+    ]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
+    where = [[c.strip() for c in line.split("  ") if c.strip()][5] for line in lines]
+    assert where == ["Tokyo, JP", "EU-RO-1"]
+    assert main(["offers", "--provider=runpod,vastai", "--gpu-type=RTX 9999"]) == 2
+    assert "--gpu-type: 'RTX 9999' is not a GPU model" in capsys.readouterr().err
 
 
 # --- Vast.ai -----------------------------------------------------------------------------------

@@ -48,3 +48,25 @@ def test_the_documented_meanings_are_the_flags_help() -> None:
             line for line in reference.splitlines() if line.startswith(f"| `{setting.flag}`")
         )
         assert row.rstrip(" |").endswith(setting.help), setting.flag
+
+
+def test_the_keys_table_says_what_the_agent_chooses() -> None:
+    from vk_trio.config import load_config
+    from vk_trio.providers.registry import resolve
+
+    section = README.split("| keys present | provider chosen |", 1)[1].split("\n\n", 1)[0]
+    rows = {
+        cells[1].strip(): cells[2].strip().split("`")[1]
+        for line in section.splitlines()
+        if line.startswith("| ") and len(cells := line.split("|")) > 3
+    }
+    envs = {
+        "none": {},
+        "a RunPod key": {"RUNPOD_API_KEY": "k"},
+        "a Vast.ai key only": {"VAST_API_KEY": "k"},
+        "both": {"RUNPOD_API_KEY": "k", "VAST_API_KEY": "k"},
+        "any, with `--provider fake`": {"RUNPOD_API_KEY": "k", "VK_PROVIDER": "fake"},
+    }
+    assert set(rows) == set(envs)
+    for row, env in envs.items():
+        assert resolve(load_config(env=env), env).provider == rows[row], row

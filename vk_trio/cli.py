@@ -30,7 +30,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config file (flags and env win)")
     for setting in SETTINGS:
         env = f" [env {', '.join(setting.env)}]" if setting.env else ""
-        if setting.field in ("disable_taint", "leader_elect"):
+        if setting.field in ("disable_taint", "leader_elect", "offload"):
             parser.add_argument(
                 setting.flag,
                 dest=setting.field,
@@ -59,10 +59,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from vk_trio.daemon import run_until_signalled
     from vk_trio.logs import setup_logging
-    from vk_trio.providers.registry import check
+    from vk_trio.providers.registry import check, resolve
 
-    check(config)  # e.g. a custom RunPod URL without a key: exit 2 before anything starts
-
+    check(resolve(config))  # e.g. a custom RunPod URL without a key: exit 2 before anything
     setup_logging(config.log_level, config.log_format)
     return trio.run(run_until_signalled, config)
 
@@ -102,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     offers.add_arguments(offers_cmd)
     offers_cmd.set_defaults(func=_cmd_offers)
     demo_cmd = sub.add_parser(
-        "demo", help="run an example GPU Job end to end on a simulated RunPod (no key needed)"
+        "demo",
+        help="run an example GPU Job end to end on a simulated cloud, or two (no key needed)",
     )
     demo.add_arguments(demo_cmd)
     demo_cmd.set_defaults(func=_cmd_demo)

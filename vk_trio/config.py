@@ -9,6 +9,7 @@ from, and what would be accepted: nothing starts half-configured.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -23,6 +24,8 @@ import msgspec
 from vk_trio.errors import ConfigError
 
 PROVIDERS = ("fake", "runpod", "vastai")
+CLOUDS = ("runpod", "vastai")  # the real marketplaces, in the default order of preference
+DEFAULT_NAMESPACE = "kube-system"
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 SERVING_CERTS = ("csr", "self-signed")
 NODE_IDENTITIES = ("auto", "bootstrap", "kubeconfig")
@@ -33,8 +36,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     kubeconfig: str | None = None
     context: str | None = None
     node_name: str = "virtual-gpu"
-    namespace: str = "kube-system"
-    provider: str = "fake"
+    namespace: str = ""  # empty: the ServiceAccount's in a cluster, else DEFAULT_NAMESPACE
+    provider: str = ""  # empty: chosen from the API keys present (providers/registry.py)
     reconcile_interval: float = 30.0  # steady-state status poll, seconds
     fast_interval: float = 2.0  # poll while any pod is transitioning
     log_level: str = "info"
@@ -62,17 +65,29 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     log_retention_bytes: int = 1024 * 1024
     log_retention_total_bytes: int = 256 * 1024 * 1024
     max_gpu_price: float | None = None
+    max_node_price: float | None = None
     datacenter_ids: tuple[str, ...] = ()
     runpod_api_url: str = "https://api.runpod.io"
     vast_api_url: str = "https://console.vast.ai"
     fake_state_file: str | None = None
     leader_elect: bool = False
+    max_disk_gb: int = 1000  # the largest disk a pod may rent, whatever it asks for
+    registry_deny_cidrs: tuple[str, ...] = ("169.254.0.0/16", "fe80::/10")
+    offload: bool = False  # burst: bind pending managed Jobs' pods to this node (pods/burst.py)
+    pending_job_threshold: int = 1
+    max_pending_time: float = 0.0  # seconds; 0: the time rule is off
+    registry_mirror: str = ""
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The clouds of ``provider`` in order (empty until the provider is resolved)."""
+        return tuple(name for name in self.provider.split(",") if name)
 
     def taint_parts(self) -> tuple[str, str, str] | None:
         """(key, value, effect) of the node taint, or None when disabled."""
         if self.disable_taint or not self.taint:
             return None
-        text = self.taint.replace("{provider}", self.provider)
+        text = self.taint.replace("{provider}", next(iter(self.providers), ""))
         key_value, _, effect = text.rpartition(":")
         key, _, value = key_value.partition("=")
         return key, value, effect
@@ -103,9 +118,16 @@ SETTINGS: tuple[Setting, ...] = (
         "namespace",
         "--namespace",
         ("VK_NAMESPACE",),
-        "namespace of the agent itself (leases, events)",
+        "namespace of the agent's own objects (leader Lease); default: the ServiceAccount's "
+        f"in a cluster, else {DEFAULT_NAMESPACE}",
     ),
-    Setting("provider", "--provider", ("VK_PROVIDER",), f"cloud provider: {', '.join(PROVIDERS)}"),
+    Setting(
+        "provider",
+        "--provider",
+        ("VK_PROVIDER",),
+        "cloud(s): runpod, vastai, both (runpod,vastai: cheapest offer first), or fake; "
+        "default: the clouds whose API key is set, else a simulated RunPod",
+    ),
     Setting(
         "reconcile_interval",
         "--reconcile-interval",
@@ -131,7 +153,7 @@ SETTINGS: tuple[Setting, ...] = (
         "taint",
         "--taint",
         ("VKUBELET_TAINT",),
-        "node taint key=value:effect ({provider} is replaced)",
+        "node taint key=value:effect ({provider}: the first cloud's name)",
     ),
     Setting("disable_taint", "--disable-taint", (), "register the node without a taint"),
     Setting("kube_qps", "--kube-api-qps", ("KUBE_API_QPS",), "Kubernetes API requests per second"),
@@ -217,10 +239,16 @@ SETTINGS: tuple[Setting, ...] = (
         "highest $/hour per GPU (an instance with N GPUs: N times it)",
     ),
     Setting(
+        "max_node_price",
+        "--max-node-price",
+        ("MAX_NODE_PRICE",),
+        "node-wide budget: most $/hour all of the node's instances may cost together",
+    ),
+    Setting(
         "datacenter_ids",
         "--datacenter-ids",
         ("DATACENTER_IDS",),
-        "comma-separated allowed RunPod datacenters (refused for vastai: use vast.ai/region)",
+        "comma-separated allowed RunPod datacenters (refused without runpod: use vast.ai/region)",
     ),
     Setting("runpod_api_url", "--runpod-api-url", ("RUNPOD_API_URL",), "RunPod API base URL"),
     Setting("vast_api_url", "--vast-api-url", ("VAST_API_URL",), "Vast.ai API base URL"),
@@ -231,13 +259,55 @@ SETTINGS: tuple[Setting, ...] = (
         ("LEADER_ELECT",),
         "run as one of several replicas: only the Lease holder acts",
     ),
+    Setting(
+        "max_disk_gb",
+        "--max-disk-gb",
+        ("MAX_DISK_GB",),
+        "largest disk in GB one pod may rent (ephemeral-storage, disk annotations)",
+    ),
+    Setting(
+        "registry_deny_cidrs",
+        "--registry-deny-cidrs",
+        ("REGISTRY_DENY_CIDRS",),
+        "comma-separated address ranges image registry lookups must not reach "
+        "(metadata addresses are always refused)",
+    ),
+    Setting(
+        "offload",
+        "--offload",
+        ("OFFLOAD",),
+        "burst: offload pending Jobs annotated runpod.io/managed to this node",
+    ),
+    Setting(
+        "pending_job_threshold",
+        "--pending-job-threshold",
+        ("PENDING_JOB_THRESHOLD",),
+        "offload the oldest pending managed Jobs while more than this many wait",
+    ),
+    Setting(
+        "max_pending_time",
+        "--max-pending-time",
+        ("MAX_PENDING_TIME",),
+        "offload a managed Job pending longer than this many seconds (0: off)",
+    ),
+    Setting(
+        "registry_mirror",
+        "--registry-mirror",
+        ("VK_TRIO_REGISTRY_MIRROR",),
+        "pull-through mirror of image registries, for reading a Job image's default command",
+    ),
 )
 _FIELDS = {s.field: s for s in SETTINGS}
 
 
 def _coerce(field: str, raw: Any, origin: str) -> Any:
     """Turn a string from env/flags into the field's type (TOML values are already typed)."""
-    if field == "datacenter_ids":
+    if field == "provider":
+        names = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{origin}: {raw!r} is not a provider name or a list of them")
+        return ",".join(name.strip().lower() for name in names if name.strip())
+    if field in ("datacenter_ids", "registry_deny_cidrs"):
         if isinstance(raw, str):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         return tuple(raw)
@@ -246,7 +316,7 @@ def _coerce(field: str, raw: Any, origin: str) -> Any:
         return raw
     kind = type(default)
     try:
-        if field == "max_gpu_price":
+        if field in ("max_gpu_price", "max_node_price"):
             return float(raw) if raw.strip() else None
         if kind is bool:
             if raw.lower() in ("1", "true", "yes", "on", ""):
@@ -315,8 +385,7 @@ def validate(config: Config) -> None:
             raise bad(name, f"{value!r} is not a finite number")
     if not _NAME.match(config.node_name):
         raise bad("node_name", f"{config.node_name!r} is not a valid Kubernetes node name")
-    if config.provider not in PROVIDERS:
-        raise bad("provider", f"{config.provider!r} is not one of {', '.join(PROVIDERS)}")
+    _validate_providers(config.providers)
     if config.reconcile_interval <= 0 or config.fast_interval <= 0:
         raise bad("reconcile_interval", "intervals must be positive seconds")
     if config.log_level.lower() not in ("debug", "info", "warn", "warning", "error"):
@@ -327,8 +396,21 @@ def validate(config: Config) -> None:
         raise bad("max_pods", "capacity must be positive")
     if config.kube_qps <= 0 or config.kube_burst < 1:
         raise bad("kube_qps", "QPS must be positive and burst at least 1")
-    if config.max_gpu_price is not None and config.max_gpu_price <= 0:
-        raise bad("max_gpu_price", "must be a positive $/hour")
+    if config.pending_job_threshold < 0:
+        raise bad("pending_job_threshold", "must be 0 or more Jobs")
+    if config.max_pending_time < 0:
+        raise bad("max_pending_time", "must be 0 (off) or more seconds")
+    for price in ("max_gpu_price", "max_node_price"):
+        value = getattr(config, price)
+        if value is not None and value <= 0:
+            raise bad(price, "must be a positive $/hour")
+    if not 1 <= config.max_disk_gb <= 1_000_000:
+        raise bad("max_disk_gb", f"{config.max_disk_gb} is not a whole number of GB in 1..1000000")
+    for cidr in config.registry_deny_cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise bad("registry_deny_cidrs", f"{cidr!r} is not an address range") from None
     parse_address(config.health_server_address, field="health_server_address")
     if not 0 <= config.kubelet_port < 65536:  # 0: any free port (the Node says which)
         raise bad("kubelet_port", f"{config.kubelet_port} is not a TCP port")
@@ -352,6 +434,17 @@ def validate(config: Config) -> None:
         raise bad(
             "taint", f"{config.taint!r} is not key=value:effect with effect in {TAINT_EFFECTS}"
         )
+
+
+def _validate_providers(names: tuple[str, ...]) -> None:
+    flag = _FIELDS["provider"].flag
+    for name in names:
+        if name not in PROVIDERS:
+            raise ConfigError(f"{flag}: {name!r} is not one of {', '.join(PROVIDERS)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{flag}: {','.join(names)!r} names a cloud twice")
+    if "fake" in names and len(names) > 1:
+        raise ConfigError(f"{flag}: fake stands alone (it rents nothing); drop it or the clouds")
 
 
 def parse_address(text: str, *, field: str = "health_server_address") -> tuple[str, int]:

@@ -13,21 +13,25 @@ deletes a cloud instance: workloads survive an upgrade, and the next start adopt
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import trio
 
 from vk_trio.api.server import KubeletApi
 from vk_trio.api.view import AgentView
-from vk_trio.config import Config, parse_address
-from vk_trio.errors import KubeError
+from vk_trio.clouds import report_clouds, report_strays
+from vk_trio.config import DEFAULT_NAMESPACE, Config, parse_address
+from vk_trio.errors import ConfigError, KubeError
 from vk_trio.health import health_router
 from vk_trio.httpserver import Limits, ServerStats, serve
-from vk_trio.kube.auth import Credentials, resolve_credentials
+from vk_trio.kube.auth import IN_CLUSTER, Credentials, resolve_credentials
 from vk_trio.kube.certs import CertInfo
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
@@ -39,6 +43,9 @@ from vk_trio.logs import get_logger
 from vk_trio.node.heartbeat import RENEW_INTERVAL, LeaseStats, run_lease, run_status_heartbeat
 from vk_trio.node.registration import NodeRegistrar, NodeState
 from vk_trio.observability import agent_families
+from vk_trio.pods.admission import Admission, Capacity
+from vk_trio.pods.burst import Burst
+from vk_trio.pods.burst_traces import BurstStats
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.env import KubeObjectSource
 from vk_trio.pods.instances import InstanceView
@@ -49,7 +56,8 @@ from vk_trio.pods.retained_logs import RetainedLogs
 from vk_trio.pods.status_sync import SyncStats, run_status_sync
 from vk_trio.providers.base import Provider
 from vk_trio.providers.instrumented import InstrumentedProvider
-from vk_trio.providers.registry import open_provider
+from vk_trio.providers.registry import choose, open_provider, simulated, strays
+from vk_trio.providers.router import Router
 from vk_trio.sdnotify import notify
 
 POD_WORKERS = 256  # cheap trio tasks; a burst should reach the provider, not queue for a worker
@@ -73,7 +81,9 @@ class Agent:
     cache: PodCache | None = None
     reconciler: Reconciler | None = None
     health_port: int | None = None
-    provider_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # per cloud: (method, outcome) → calls (providers/instrumented.py)
+    provider_calls: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    router: Router | None = None  # when the node fronts several clouds (or has a budget)
     kube_requests: dict[str, int] = field(default_factory=dict)
     events: EventRecorder | None = None
     elector: LeaderElector | None = None
@@ -83,6 +93,7 @@ class Agent:
     credentials: Credentials | None = None
     node_identity: str = ""  # who does the pod work: system:node:<node>, or the given identity
     node_certificate: CertInfo | None = None  # with --node-identity bootstrap: the one in use
+    burst: BurstStats = field(default_factory=BurstStats)
 
     def events_dropped(self) -> int:
         return self.events.dropped if self.events is not None else 0
@@ -132,9 +143,15 @@ async def run_agent(
 ) -> None:
     """Run the node agent until cancelled; ``started`` hands out the Agent once Ready.
 
-    ``provider`` replaces the one ``config.provider`` names (benchmarks, embedding).
+    ``provider`` replaces the one ``config.provider`` names (benchmarks, embedding). A provider
+    or namespace left unset is chosen here: the provider from the API keys present
+    (registry.resolve), the namespace from the ServiceAccount when running in a pod.
     """
     credentials = await resolve_credentials(kubeconfig=config.kubeconfig, context=config.context)
+    config, why = choose(config)
+    if why:
+        _log.info("no --provider given: %s", why)
+    config = agent_namespace(config, credentials)
     agent = Agent(config=config, node=NodeState(name=config.node_name))
     agent.cluster_ca = credentials.ca_pem
     agent.credentials = credentials
@@ -169,6 +186,16 @@ async def run_agent(
             await elector.release()
 
 
+def agent_namespace(config: Config, credentials: Credentials) -> Config:
+    """``config`` with its namespace: as given, else the ServiceAccount's (in a pod, from the
+    mounted namespace file), else ``DEFAULT_NAMESPACE`` (the seeds' kube-system)."""
+    if config.namespace:
+        return config
+    in_pod = credentials.source == IN_CLUSTER and credentials.namespace
+    namespace = credentials.namespace if in_pod else DEFAULT_NAMESPACE
+    return msgspec.structs.replace(config, namespace=namespace)
+
+
 async def _act(
     agent: Agent,
     client: KubeClient,
@@ -189,7 +216,9 @@ async def _act(
             trio.open_nursery() as nursery,
         ):
             labeller = client if node is not client else None
-            registrar = NodeRegistrar(node, config, agent.node, labeller=labeller)
+            registrar = NodeRegistrar(
+                node, config, agent.node, simulated=simulated(config), labeller=labeller
+            )
             await nursery.start(registrar.keep_registered)
             await nursery.start(
                 lambda task_status: run_lease(
@@ -197,17 +226,17 @@ async def _act(
                 )
             )
             async with open_provider(config, nursery, given=given) as chosen:
-                counted = InstrumentedProvider(chosen)
-                agent.provider_calls = counted.calls
+                provider = _counted(agent, chosen)
                 await _run_pods(
                     agent,
                     client=node,
                     service_account=client,
-                    provider=counted,
+                    provider=provider,
                     registrar=registrar,
                     nursery=nursery,
                     task_status=task_status,
                 )
+                await _watch_clouds(agent, nursery, given=given)
                 await trio.sleep_forever()
     finally:
         agent.node.ready = False
@@ -218,7 +247,7 @@ def uses_node_identity(config: Config, credentials: Credentials) -> bool:
     chart grants, and a node identity confines it), and the kubeconfig's identity as given
     otherwise (an operator's choice, often already a node certificate)."""
     if config.node_identity == "auto":
-        return credentials.source == "in-cluster"
+        return credentials.source == IN_CLUSTER
     return config.node_identity == "bootstrap"
 
 
@@ -246,6 +275,34 @@ async def _node_client(agent: Agent, client: KubeClient) -> AsyncIterator[KubeCl
         yield node
 
 
+def _counted(agent: Agent, chosen: Provider) -> Provider:
+    """Count every call per cloud for /metrics: each cloud of a router, or the one provider."""
+    agent.provider_calls = {}
+    if isinstance(chosen, Router):
+        agent.router = chosen
+        for name, cloud in list(chosen.clouds.items()):
+            counted = chosen.clouds[name] = InstrumentedProvider(cloud)
+            agent.provider_calls[name] = counted.calls
+        return chosen
+    counted = InstrumentedProvider(chosen)
+    agent.provider_calls[chosen.name] = counted.calls
+    return counted
+
+
+async def _watch_clouds(agent: Agent, nursery: trio.Nursery, *, given: Provider | None) -> None:
+    """Node condition and Events for the router's clouds; a look at clouds no longer fronted."""
+    assert agent.events is not None
+    if agent.router is not None:
+        await nursery.start(report_clouds, agent.router.health, agent.node, agent.events)
+    if given is None and agent.config.provider != "fake":
+        found = await strays(agent.config, nursery, os.environ)
+        if found:
+            fronted = agent.config.provider
+            nursery.start_soon(
+                functools.partial(report_strays, found, agent.node, agent.events, fronted=fronted)
+            )
+
+
 async def _run_pods(
     agent: Agent,
     *,
@@ -256,9 +313,17 @@ async def _run_pods(
     nursery: trio.Nursery,
     task_status: trio.TaskStatus[Agent],
 ) -> None:
-    """The pod work, as ``client``; ``service_account`` only reads the Jobs owning pods."""
+    """The pod work, as ``client``; ``service_account`` reads and annotates Jobs and binds
+    pods to the node (burst): what a node identity may not do."""
     config = agent.config
-    cache = agent.cache = PodCache(agent.queue.add)
+    try:
+        capacity = Capacity.of(
+            pods=config.max_pods, cpu=config.cpu, memory=config.memory, gpus=config.gpus
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--cpu/--memory: {exc}") from None
+    admission = Admission(capacity)
+    cache = agent.cache = PodCache(agent.queue.add, admission=admission)
     view = InstanceView()
     retained = RetainedLogs(
         per_attempt=config.log_retention_bytes,
@@ -276,6 +341,7 @@ async def _run_pods(
         node_name=config.node_name,
         node_ip=registrar.node_ip,
         jobs=service_account,
+        max_disk_gb=config.max_disk_gb,
     )
     reconciler = agent.reconciler = Reconciler(
         client=client,
@@ -287,6 +353,7 @@ async def _run_pods(
         provisioner=provisioner,
         node_ip=registrar.node_ip,
         poke=Poke(),
+        admission=admission,
         retained=retained,
     )
     await nursery.start(
@@ -334,6 +401,16 @@ async def _run_pods(
     nursery.start_soon(_run_api, agent.api, registrar)
     agent.node.ready = True
     agent.node.touch()
+    if config.offload:  # after Ready, and not awaited: burst never holds up the node's own work
+        burst = Burst(
+            client=client,
+            jobs=service_account,
+            config=config,
+            cache=cache,
+            events=events,
+            stats=agent.burst,
+        )
+        nursery.start_soon(burst.run)
     _log.info("node %s is ready (provider %s)", config.node_name, provider.name)
     task_status.started(agent)
 

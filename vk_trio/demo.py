@@ -1,11 +1,12 @@
-"""``vk-trio demo``: seed 000's GPU Job, end to end, on a simulated RunPod, in under a minute.
+"""``vk-trio demo``: seed 000's GPU Job, end to end, on a simulated cloud, in under a minute.
 
 What someone wants to see before trusting a kubelet with a credit card: a Kubernetes Job that
 asks for a GPU lands on the virtual node, a GPU is rented (which, where, at what price), the
 Job's output and exit, the bill, and then nothing left running. The demo runs exactly that with
 the real parts (a real control plane, the real node agent in this process, the real RunPod
 provider over HTTP); only the cloud is simulated (vk_trio/sim/runpod, with the seeds' images
-scripted), so no GPU is rented and nothing is paid.
+scripted), so no GPU is rented and nothing is paid. ``--provider runpod,vastai`` runs the node
+in front of both simulated clouds (demo_clouds.py): the Job's GPU is the cheaper of the two.
 
 The control plane comes from a source checkout: tests/controlplane builds it once from source
 (minutes, then cached) and starts it in a temporary directory. ``--kubeconfig`` uses an existing
@@ -34,11 +35,13 @@ if TYPE_CHECKING:
     import trio
 
     from vk_trio.demo_job import Console
-    from vk_trio.sim.runpod import RunPodSim
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the checkout holding vk_trio/ and tests/
 DEFAULT_TIMEOUT = 300.0
 EXIT_INTERRUPTED = 130
+
+
+DEMO_CLOUDS = ("runpod", "vastai", "runpod,vastai", "vastai,runpod")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +49,7 @@ class Options:
     kubeconfig: Path | None
     timeout: float
     namespace: str
+    clouds: tuple[str, ...] = ("runpod",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--namespace", default="default", help="namespace of the demo Job (default: default)"
+    )
+    parser.add_argument(
+        "--provider",
+        default="runpod",
+        help="the simulated cloud(s) behind the node: runpod (default), vastai, or both "
+        "(runpod,vastai: the cheaper offer wins)",
     )
     parser.add_argument(
         "--timeout",
@@ -88,7 +98,15 @@ def _options(args: argparse.Namespace) -> Options:
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
     if kubeconfig is not None and not kubeconfig.is_file():
         raise ConfigError(f"--kubeconfig: {kubeconfig} is not a file")
-    return Options(kubeconfig=kubeconfig, timeout=timeout, namespace=args.namespace)
+    provider = args.provider.replace(" ", "").lower()
+    if provider not in DEMO_CLOUDS:
+        raise ConfigError(f"--provider: {args.provider!r} is not runpod, vastai or runpod,vastai")
+    return Options(
+        kubeconfig=kubeconfig,
+        timeout=timeout,
+        namespace=args.namespace,
+        clouds=tuple(provider.split(",")),
+    )
 
 
 def controlplane_package() -> str:
@@ -143,7 +161,7 @@ async def _main(options: Options) -> int:
                             console=console,
                             namespace=options.namespace,
                             give_up_after=options.timeout,
-                            start_sim=_start_sim,
+                            clouds=options.clouds,
                         )
                 except* VkError as group:
                     for error in _leaves(group):
@@ -166,17 +184,6 @@ def _leaves(group: BaseExceptionGroup[VkError]) -> list[BaseException]:
         for error in group.exceptions
         for leaf in (_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])
     ]
-
-
-async def _start_sim(nursery: trio.Nursery, api_key: str) -> RunPodSim:
-    """The simulated RunPod, fast, with the seeds' images scripted."""
-    from vk_trio.sim.runpod import RunPodSim, Timings, seed_workloads
-
-    sim = RunPodSim(api_key=api_key, timings=Timings(provisioning=2, starting=2, ports_delay=1))
-    for image, workload in seed_workloads().items():
-        sim.script_workload(image, workload)
-    await nursery.start(sim.serve)
-    return sim
 
 
 @asynccontextmanager

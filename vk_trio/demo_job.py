@@ -1,14 +1,17 @@
-"""The story ``vk-trio demo`` tells: a simulated RunPod, the node agent, seed 000's Job, the bill.
+"""The story ``vk-trio demo`` tells: simulated clouds, the node agent, seed 000's Job, the bill.
 
 demo.py owns the cluster and the signals; this module runs one Job through the real agent and
 shows, as a user would see it with kubectl, what happens: scheduling, the rented GPU (from the
-pod's ``runpod.io/*`` annotations), phase changes, the container's log lines (through the same
-provider call ``kubectl logs`` uses) and the end. The price comes from the simulator's billing
-ledger, which is what a RunPod invoice would say for the same seconds.
+pod's annotations: which cloud, instance, GPU, where, $/h), phase changes, the container's log
+lines (through the same provider call ``kubectl logs`` uses) and the end. The price comes from
+the simulator's billing ledger, which is what the cloud's invoice would say for the same
+seconds (demo_clouds.py).
 
 The Job is seed 000's example as written (no ``command``: the image's CMD runs, read from its
 registry config; ``runpod.io/required-gpu-memory`` on the Job, not the pod) plus what seed 001
-says a pod needs to land on the virtual node: the taint's toleration and a nodeSelector.
+says a pod needs to land on the virtual node: the taint's toleration and a nodeSelector. On a
+node that fronts Vast.ai too, the Job also says ``vk-trio.io/gpu-memory: "16"``: RunPod's own
+annotation narrows only RunPod's offers (README, "Both clouds").
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import functools
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,20 +28,18 @@ import trio
 
 from vk_trio.config import Config, load_config
 from vk_trio.daemon import run_agent
+from vk_trio.demo_clouds import TITLES, DemoClouds, Rented, start_clouds
 from vk_trio.errors import KubeError
 from vk_trio.kube.auth import resolve_credentials
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Event, Job, ObjectList, Pod
 from vk_trio.kube.resources import EVENTS, JOBS, NODES, PODS
 from vk_trio.providers import registry
-from vk_trio.providers.base import CloudError, LogOptions, Provider
-from vk_trio.sim.runpod import RunPodSim
+from vk_trio.providers.base import CloudError, LogOptions, LogsUnavailable, Provider
 
-SIM_KEY = "vk-trio-demo-simulator-key"
 JOB_NAME = "gpu-workload"
 IMAGE = "my-gpu-image:latest"
 POLL = 0.5
-StartSim = Callable[[trio.Nursery, str], Awaitable[RunPodSim]]
 
 
 class Console:
@@ -56,13 +56,16 @@ class Console:
         print(text, file=self.stream, flush=True)
 
 
-def seed_job(name: str, node: str) -> dict[str, Any]:
-    """Seed 000's example Job, placed on ``node`` as seed 001 documents."""
+def seed_job(name: str, node: str, *, clouds: tuple[str, ...] = ("runpod",)) -> dict[str, Any]:
+    """Seed 000's example Job, placed on ``node`` as seed 001 documents (any taint value)."""
+    annotations = {"runpod.io/required-gpu-memory": "16"}
+    if clouds != ("runpod",):
+        annotations["vk-trio.io/gpu-memory"] = "16"  # for every cloud, not only RunPod
     return {
         "metadata": {
             "name": name,
             "labels": {"runpod.io/managed": "true"},
-            "annotations": {"runpod.io/required-gpu-memory": "16"},
+            "annotations": annotations,
         },
         "spec": {
             "backoffLimit": 0,
@@ -84,7 +87,7 @@ def seed_job(name: str, node: str) -> dict[str, Any]:
                         {
                             "key": "virtual-kubelet.io/provider",
                             "operator": "Equal",
-                            "value": "runpod",
+                            "value": clouds[0],  # the node's taint names its first cloud
                             "effect": "NoSchedule",
                         }
                     ],
@@ -95,25 +98,34 @@ def seed_job(name: str, node: str) -> dict[str, Any]:
 
 
 async def run_demo_job(
-    kubeconfig: Path, *, console: Console, namespace: str, give_up_after: float, start_sim: StartSim
+    kubeconfig: Path,
+    *,
+    console: Console,
+    namespace: str,
+    give_up_after: float,
+    clouds: tuple[str, ...] = ("runpod",),
 ) -> int:
-    """Run the Job on ``kubeconfig``'s cluster; 0 when it completed, 1 otherwise."""
+    """Run the Job on ``kubeconfig``'s cluster, the node fronting the simulated ``clouds``;
+    0 when it completed, 1 otherwise."""
     node = f"vk-trio-demo-{secrets.token_hex(3)}"
     credentials = await resolve_credentials(kubeconfig=str(kubeconfig), env={})
     async with KubeClient(credentials) as client:
         try:
             async with trio.open_nursery() as nursery:
-                sim = await start_sim(nursery, SIM_KEY)
-                console.say(f"simulated RunPod API on {sim.url}: no real GPU is rented")
-                config = _agent_config(kubeconfig, node, runpod_api_url=sim.url)
-                env = {"RUNPOD_API_KEY": SIM_KEY, registry.REGISTRY_MIRROR_ENV: sim.registry_url}
-                provider = await registry.build(config, nursery, env)
+                sims = await start_clouds(nursery, clouds)
+                for name, sim in (("runpod", sims.runpod), ("vastai", sims.vast)):
+                    if sim is not None:
+                        console.say(
+                            f"simulated {TITLES[name]} API on {sim.url}: no real GPU is rented"
+                        )
+                config = _agent_config(kubeconfig, node, sims)
+                provider = await registry.build(config, nursery, sims.keys())
                 await nursery.start(functools.partial(run_agent, config, provider=provider))
                 console.say(f"node {node} is Ready (vk-trio node agent in this process)")
                 code = await _follow(
                     client,
                     provider=provider,
-                    sim=sim,
+                    sims=sims,
                     console=console,
                     namespace=namespace,
                     node=node,
@@ -126,13 +138,12 @@ async def run_demo_job(
     return code
 
 
-def _agent_config(kubeconfig: Path, node: str, *, runpod_api_url: str) -> Config:
+def _agent_config(kubeconfig: Path, node: str, sims: DemoClouds) -> Config:
     return load_config(
         flags={
             "kubeconfig": str(kubeconfig),
             "node_name": node,
-            "provider": "runpod",
-            "runpod_api_url": runpod_api_url,
+            **sims.agent_flags(),
             "fast_interval": 1.0,
             "reconcile_interval": 2.0,
             "health_server_address": "127.0.0.1:0",
@@ -160,20 +171,21 @@ async def _follow(
     client: KubeClient,
     *,
     provider: Provider,
-    sim: RunPodSim,
+    sims: DemoClouds,
     console: Console,
     namespace: str,
     node: str,
     give_up_after: float,
 ) -> int:
-    await client.create(JOBS, seed_job(JOB_NAME, node), namespace=namespace)
+    await client.create(JOBS, seed_job(JOB_NAME, node, clouds=sims.names), namespace=namespace)
     submitted = trio.current_time()
+    also = ", and vk-trio.io/gpu-memory for every cloud" if sims.names != ("runpod",) else ""
     console.say(
         f"submitted Job {namespace}/{JOB_NAME} (the RunPod kubelet README's example): "
         f'image {IMAGE} with no command, nvidia.com/gpu: 1, runpod.io/required-gpu-memory: "16" '
-        "on the Job"
+        f"on the Job{also}"
     )
-    watcher = _Watcher(client, provider, console, namespace)
+    watcher = _Watcher(client, provider, console, namespace, sims)
     outcome = ""
     with trio.move_on_after(give_up_after):
         async with trio.open_nursery() as logs:
@@ -187,35 +199,38 @@ async def _follow(
         return 1
     elapsed = trio.current_time() - submitted
     console.say(f"Job {JOB_NAME} {outcome}")
-    for _ in range(int(15 / POLL)):  # the agent deletes the finished pod's instance
-        if not sim.billing():
+    for _ in range(int(30 / POLL)):  # the agent deletes the finished pod's instance
+        if not sims.billing():
             break
         await trio.sleep(POLL)
-    if not sim.billing():
-        console.say("the RunPod pod is terminated: nothing is billed any more")
-    _summary(console, watcher.annotations, sim, outcome=outcome, elapsed=elapsed)
+    rented = watcher.rented
+    if not sims.billing() and rented is not None:
+        where = f"{TITLES[rented.cloud]} {_kind(rented)}"
+        console.say(f"the {where} is terminated: nothing is billed any more")
+    if rented is not None:
+        _summary(console, rented, sims, outcome=outcome, elapsed=elapsed)
     return 0 if outcome == "Complete" else 1
 
 
+def _kind(rented: Rented) -> str:
+    return "pod" if rented.cloud == "runpod" else "instance"
+
+
 def _summary(
-    console: Console, notes: dict[str, str], sim: RunPodSim, *, outcome: str, elapsed: float
+    console: Console, rented: Rented, sims: DemoClouds, *, outcome: str, elapsed: float
 ) -> None:
-    gpu_id = notes.get("runpod.io/gpu-type", "?")
-    gpu = sim.catalog.gpus.get(gpu_id)
-    memory = f" ({gpu.memory_gb} GB)" if gpu else ""
-    billed = sum(
-        (segment.end if segment.end is not None else sim.clock.now()) - segment.start
-        for segment in sim.ledger.segments
-    )
+    memory = sims.memory_gb(rented)
+    shown = f" ({memory:g} GB)" if memory else ""
+    cost, billed = sims.bill(rented)
+    title = TITLES[rented.cloud]
     console.plain()
     console.plain(f"Result: Job {JOB_NAME} {outcome}")
-    console.plain(f"  GPU    1x {gpu_id}{memory} in {notes.get('runpod.io/datacenter', '?')}")
-    console.plain(f"         RunPod pod {notes.get('runpod.io/pod-id', '?')}, "
-                  f"${float(notes.get('runpod.io/cost-per-hr', '0')):.3f}/h")  # fmt: skip
+    console.plain(f"  GPU    {rented.gpu}{shown} in {rented.where}")
+    console.plain(f"         {title} {_kind(rented)} {rented.instance_id}, ${rented.price:.3f}/h")
     console.plain(f"  time   {elapsed:.1f}s from submitting the Job to its completion")
     console.plain(
-        f"  cost   ${sim.cost():.4f} for {billed:.1f}s billed "
-        "(what RunPod would charge; simulated, so nothing was paid)"
+        f"  cost   ${cost:.4f} for {billed:.1f}s billed "
+        f"(what {title} would charge; simulated, so nothing was paid)"
     )
     console.plain()
 
@@ -223,11 +238,14 @@ def _summary(
 class _Watcher:
     """What kubectl would show about the Job, printed when it changes."""
 
-    def __init__(self, client: KubeClient, provider: Provider, console: Console, ns: str) -> None:
+    def __init__(
+        self, client: KubeClient, provider: Provider, console: Console, ns: str, sims: DemoClouds
+    ) -> None:
         self.client, self.provider, self.console, self.ns = client, provider, console, ns
+        self.sims = sims
         self.shown: dict[str, str] = {}
         self.events: set[tuple[str, int]] = set()
-        self.annotations: dict[str, str] = {}
+        self.rented: Rented | None = None
         self.streaming: set[str] = set()
 
     async def step(self, logs: trio.Nursery) -> str:
@@ -260,17 +278,15 @@ class _Watcher:
         if self.shown.get(name) != state:
             self.shown[name] = state
             self.console.say(f"pod {name}: {state}")
-        notes = {k: v for k, v in pod.metadata.annotations.items() if k.startswith("runpod.io/")}
-        pod_id = notes.get("runpod.io/pod-id")
-        if pod_id and pod_id not in self.streaming:
-            self.streaming.add(pod_id)
-            self.annotations = notes
+        rented = self.sims.rented(dict(pod.metadata.annotations))
+        if rented is not None and rented.instance_id not in self.streaming:
+            self.streaming.add(rented.instance_id)
+            self.rented = rented
             self.console.say(
-                f"pod {name} runs as RunPod pod {pod_id}: 1x {notes.get('runpod.io/gpu-type')} "
-                f"in {notes.get('runpod.io/datacenter')} at "
-                f"${float(notes.get('runpod.io/cost-per-hr', '0')):.3f}/h"
+                f"pod {name} runs as {TITLES[rented.cloud]} {_kind(rented)} "
+                f"{rented.instance_id}: {rented.gpu} in {rented.where} at ${rented.price:.3f}/h"
             )
-            logs.start_soon(self._logs, name, pod_id)
+            logs.start_soon(self._logs, name, rented.instance_id)
 
     async def _events(self, pod_name: str) -> None:
         listed: ObjectList[Event] = await self.client.list(
@@ -283,9 +299,15 @@ class _Watcher:
                 self.console.say(f"event {event.type} {event.reason}: {event.message}")
 
     async def _logs(self, pod_name: str, pod_id: str) -> None:
-        """The container's lines, as ``kubectl logs -f`` gets them (until the exit marker)."""
+        """The container's lines, as ``kubectl logs -f`` gets them (until the exit marker, or
+        the instance's end: a cloud without a log stream may see it gone before the marker)."""
+        shown = 0
         try:
             async for line in self.provider.logs(pod_id, LogOptions(follow=True)):
                 self.console.say(f"  {pod_name} | {line.text}")
+                shown += 1
+        except LogsUnavailable:
+            if not shown:
+                self.console.say(f"  ({pod_name}: no logs: the instance is gone)")
         except CloudError as exc:
             self.console.say(f"  ({pod_name}: logs unavailable: {exc.message})")

@@ -18,7 +18,14 @@ Foreign exceptions (httpx2, msgspec, OS errors) are translated where they enter 
     │       ├── Invalid             422
     │       ├── TooManyRequests     429 (``retry_after`` seconds when the server said)
     │       └── ServerError         5xx
-    └── ProviderError               a cloud marketplace refused or failed (defined by providers)
+    ├── ProviderError               a cloud marketplace refused or failed (defined by providers)
+    └── InvalidInput                input from outside (a pod, a Secret, a registry, a cloud, a
+                                    log line) that cannot be read: out of range, not finite, too
+                                    long, too deep, malformed (also a ValueError)
+
+Every decoder of input vk-trio does not control returns a value or raises one of these errors,
+never a foreign one (vk_trio/decoding.py has the bounded building blocks). Whatever a decoder
+still misses is contained by vk_trio/faults.py: one pod's bad input stays that pod's problem.
 """
 
 from __future__ import annotations
@@ -107,6 +114,11 @@ class ServerError(KubeStatusError):
 
 class ProviderError(VkError):
     """A cloud marketplace refused or failed; subclasses live with the provider contract."""
+
+
+class InvalidInput(VkError, ValueError):
+    """Untrusted input that cannot be decoded. The message names what was being read and why
+    it was refused, and quotes at most a short excerpt of the value (never a secret's)."""
 
 
 _BY_CODE: dict[int, type[KubeStatusError]] = {

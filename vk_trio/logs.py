@@ -1,8 +1,17 @@
 """Logging for a daemon people read in terminals and machines read in JSON, with no secrets.
 
 * ``setup_logging(level, fmt)``: text (one line per record, key=value context) or JSON lines.
-* ``redact(value)``: register a secret (API key, token, Secret-derived env value); every log
-  line is scrubbed of every registered secret before it is written, whatever code logged it.
+* ``redact(value)``: register an operator secret (an API key, a kubeconfig token): every log
+  line is scrubbed of it before it is written, whatever code logged it. Values shorter than
+  ``MIN_SECRET_LEN`` are not registered (they would blank out ordinary words), and only the
+  newest ``MAX_SECRETS`` are kept (tokens rotate every hour; the registry must not grow forever).
+* ``redact_for_pod(uid, values)``: a pod's own secrets (its Secret-backed env values, its image
+  pull password) are scrubbed from *that pod's* lines (records carrying its ``uid``) and its
+  Events only, at most ``MAX_POD_SECRETS`` values of at most ``MAX_SECRET_LEN`` characters, and
+  are forgotten with ``forget_pod(uid)`` when the pod goes. A tenant's secret ``"true"`` can
+  therefore never blank a word out of the operator's log. This is a safety net: the code never
+  passes a secret value to a log call or an Event in the first place (env values travel in
+  ``InstanceSpec.env``, which has no repr; errors name variables, not values).
 * ``pod_logger(namespace, name, uid)``: a logger adapter that adds the pod's identity to every
   record, so one pod's story can be grepped out of a busy node.
 """
@@ -13,29 +22,61 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections import OrderedDict
+from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 REDACTED = "[REDACTED]"
-_MIN_SECRET_LEN = 4  # shorter values would scrub ordinary words
-_secrets: set[str] = set()
+MIN_SECRET_LEN = 8  # an operator secret shorter than this would scrub ordinary words
+MAX_SECRETS = 256  # operator secrets remembered (the newest)
+MIN_POD_SECRET_LEN = 4  # a pod's secrets only touch its own lines, so shorter ones are kept
+MAX_POD_SECRETS = 64  # per pod
+MAX_SECRET_LEN = 8192  # longer values are scrubbed by their first MAX_SECRET_LEN characters
+_secrets: OrderedDict[str, None] = OrderedDict()
+_pod_secrets: dict[str, tuple[str, ...]] = {}
 _lock = threading.Lock()
 
 
 def redact(*values: str | None) -> None:
-    """Never print these values again, anywhere in our logs."""
+    """Never print these values again, anywhere in our logs (operator secrets)."""
     with _lock:
         for value in values:
-            if value and len(value) >= _MIN_SECRET_LEN:
-                _secrets.add(value)
+            if value and len(value) >= MIN_SECRET_LEN:
+                _secrets.pop(value[:MAX_SECRET_LEN], None)
+                _secrets[value[:MAX_SECRET_LEN]] = None
+        while len(_secrets) > MAX_SECRETS:
+            _secrets.popitem(last=False)
 
 
-def scrub(text: str) -> str:
-    """``text`` with every registered secret replaced by [REDACTED]."""
-    if not _secrets:
+def redact_for_pod(uid: str, values: Iterable[str | None]) -> None:
+    """The secrets of pod ``uid``: scrubbed from its log lines and Events until ``forget_pod``."""
+    kept = {v[:MAX_SECRET_LEN] for v in values if v and len(v) >= MIN_POD_SECRET_LEN}
+    chosen = sorted(kept, key=len, reverse=True)[:MAX_POD_SECRETS]
+    with _lock:
+        if chosen:
+            _pod_secrets[uid] = tuple(chosen)
+        else:
+            _pod_secrets.pop(uid, None)
+
+
+def forget_pod(uid: str) -> None:
+    """The pod is gone: its secrets are no longer held (nor scrubbed)."""
+    with _lock:
+        _pod_secrets.pop(uid, None)
+
+
+def pod_secret_count() -> int:
+    """How many pods have secrets registered (bounded by the pods the node has)."""
+    return len(_pod_secrets)
+
+
+def scrub(text: str, *, pod_uid: str | None = None) -> str:
+    """``text`` with every operator secret (and ``pod_uid``'s secrets) replaced by [REDACTED]."""
+    own = _pod_secrets.get(pod_uid, ()) if pod_uid else ()
+    if not _secrets and not own:
         return text
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in sorted((*_secrets, *own), key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
@@ -48,6 +89,8 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         context: dict[str, Any] = getattr(record, "context", {}) or {}
+        uid = context.get("uid")
+        uid = uid if isinstance(uid, str) else None
         message = record.getMessage()
         if record.exc_info:
             message = f"{message}\n{self.formatException(record.exc_info)}"
@@ -60,10 +103,10 @@ class _Formatter(logging.Formatter):
                 "msg": message,
                 **context,
             }
-            return scrub(json.dumps(payload, default=str))
+            return scrub(json.dumps(payload, default=str), pod_uid=uid)
         extra = " ".join(f"{k}={v}" for k, v in context.items())
         line = f"{stamp[:23]} {record.levelname:<5} {record.name}: {message}"
-        return scrub(f"{line} {extra}" if extra else line)
+        return scrub(f"{line} {extra}" if extra else line, pod_uid=uid)
 
 
 def setup_logging(level: str = "info", fmt: str = "text", *, stream: TextIO | None = None) -> None:

@@ -1,7 +1,8 @@
 """What /metrics shows: the node agent's state, read from its components at scrape time.
 
-Pods by phase, how long pods take to run (first seen → Running), provider calls by method and
-outcome (429s included as RateLimited), instances and the $/h they cost right now, node lease
+Pods by phase, how long pods take to run (first seen → Running), provider calls per cloud by
+method and outcome (429s included as RateLimited), instances and the $/h they cost right now per
+cloud, each cloud's state and the budget left (a node with a router), node lease
 renewals and failures, pod watch restarts and relists, dropped Events. Every family is built
 from counters the components keep anyway, so there is no registry to keep in sync.
 """
@@ -14,10 +15,60 @@ from typing import TYPE_CHECKING
 from vk_trio.httpserver import ServerStats
 from vk_trio.metrics import Family
 from vk_trio.providers.base import InstanceState
+from vk_trio.providers.health import CloudState
 
 if TYPE_CHECKING:
     from vk_trio.api.server import KubeletApi
     from vk_trio.daemon import Agent
+
+
+def _spend(agent: Agent, node: dict[str, str], spend: dict[str, float]) -> Family:
+    family = Family(
+        "vk_trio_spend_dollars_per_hour", "gauge", "What the node's instances cost now, per cloud"
+    )
+    clouds = agent.router.names if agent.router is not None else agent.config.providers
+    for cloud in clouds:
+        family.add(round(spend.get(cloud, 0.0), 6), {**node, "provider": cloud})
+    return family
+
+
+def _clouds(agent: Agent, node: dict[str, str]) -> list[Family]:
+    """Calls per cloud by method and outcome, 429s, each cloud's state, the budget left."""
+    calls = Family(
+        "vk_trio_cloud_api_calls_total",
+        "counter",
+        "Provider calls by method and outcome (ok or the error reason)",
+    )
+    limited = Family(
+        "vk_trio_cloud_rate_limited_total", "counter", "Provider calls rate limited (429)"
+    )
+    for cloud, counter in sorted(agent.provider_calls.items()):
+        for (method, outcome), count in sorted(counter.items()):
+            calls.add(count, {**node, "provider": cloud, "method": method, "outcome": outcome})
+        rate_limited = sum(c for (_, o), c in counter.items() if o == "RateLimited")
+        limited.add(rate_limited, {**node, "provider": cloud})
+    families = [calls, limited]
+    router = agent.router
+    if router is not None:
+        states = Family(
+            "vk_trio_cloud_state",
+            "gauge",
+            "1 for each cloud's current state (ok, cooling_down, payment_refused)",
+        )
+        for cloud, now in router.health.states().items():
+            for state in CloudState:
+                states.add(int(state is now), {**node, "provider": cloud, "state": state.value})
+        families.append(states)
+        left = router.budget.left()
+        if left is not None:
+            families.append(
+                Family(
+                    "vk_trio_budget_left_dollars_per_hour",
+                    "gauge",
+                    "What --max-node-price still allows per hour",
+                ).add(round(left, 6), node)
+            )
+    return families
 
 
 def agent_families(agent: Agent) -> list[Family]:
@@ -45,12 +96,14 @@ def agent_families(agent: Agent) -> list[Family]:
         for state in InstanceState:
             instances.add(states.get(state.value, 0), {**node, "state": state.value})
         families.append(instances)
-        spend = sum(i.price_per_hour for i in live)
-        families.append(
-            Family(
-                "vk_trio_spend_dollars_per_hour", "gauge", "What the live instances cost now"
-            ).add(spend, node)
-        )
+        spend: dict[str, float] = {}
+        for inst in live:
+            cloud = inst.provider or agent.config.provider
+            spend[cloud] = spend.get(cloud, 0.0) + inst.price_per_hour
+        if agent.router is not None:  # the router's books also count creates in flight
+            spend = agent.router.budget.spend_by_cloud()
+        families.append(_spend(agent, node, spend))
+    families.extend(_clouds(agent, node))
     if agent.node_certificate is not None:
         families.append(
             Family(
@@ -59,23 +112,6 @@ def agent_families(agent: Agent) -> list[Family]:
                 "Unix time when the node's client certificate (system:node:<node>) expires",
             ).add(agent.node_certificate.not_after.timestamp(), node)
         )
-    calls = Family(
-        "vk_trio_cloud_api_calls_total",
-        "counter",
-        "Provider calls by method and outcome (ok or the error reason)",
-    )
-    for (method, outcome), count in sorted(agent.provider_calls.items()):
-        calls.add(
-            count, {**node, "provider": agent.config.provider, "method": method, "outcome": outcome}
-        )
-    families.append(calls)
-    families.append(
-        Family(
-            "vk_trio_cloud_rate_limited_total",
-            "counter",
-            "Provider calls that ended rate limited (429)",
-        ).add(sum(c for (_, o), c in agent.provider_calls.items() if o == "RateLimited"), node)
-    )
     families.append(
         Family("vk_trio_lease_renewals_total", "counter", "Node lease renewals").add(
             agent.lease.renewals, node
@@ -111,6 +147,23 @@ def agent_families(agent: Agent) -> list[Family]:
             agent.events_dropped(), node
         )
     )
+    reconciles = agent.reconciler.failures.log.reported if agent.reconciler is not None else 0
+    faults = Family(
+        "vk_trio_faults_total",
+        "counter",
+        "Unexpected failures caught, reported and retried (vk_trio/faults.py), by where",
+    )
+    faults.add(reconciles, {**node, "where": "reconcile"})
+    faults.add(agent.sync.faults, {**node, "where": "status_loop"})
+    faults.add(agent.watch.handler_faults, {**node, "where": "watch_consumer"})
+    families.append(faults)
+    families.append(
+        Family(
+            "vk_trio_unreadable_objects_total", "counter", "Pods the watch could not decode"
+        ).add(agent.watch.unreadable, node)
+    )
+    if agent.config.offload:
+        families.extend(_burst_families(agent, node))
     families += server_families("health", agent.health_stats, node)
     if agent.api is not None:
         families += api_families(agent.api, node)
@@ -190,3 +243,21 @@ def api_families(api: KubeletApi, node: dict[str, str]) -> list[Family]:
             ).add(info.not_after.timestamp(), {**node, "source": api.tls.source})
         )
     return families
+
+
+def _burst_families(agent: Agent, node: dict[str, str]) -> list[Family]:
+    stats = agent.burst
+    return [
+        Family("vk_trio_burst_offloaded_total", "counter", "Pods burst bound to this node").add(
+            stats.bound, node
+        ),
+        Family(
+            "vk_trio_burst_lost_races_total", "counter", "Bindings answered 409: placed already"
+        ).add(stats.lost_races, node),
+        Family(
+            "vk_trio_burst_not_offloaded_total", "counter", "Pods that could not go, by reason"
+        ).add(stats.not_offloaded, node),
+        Family("vk_trio_burst_errors_total", "counter", "Failed burst writes").add(
+            stats.errors, node
+        ),
+    ]

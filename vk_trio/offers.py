@@ -9,10 +9,16 @@ cloud and says so on stderr, so the table's prices are examples, not quotes.
 
 The same flags work for every provider where the clouds share the idea: ``--gpu-type`` (a comma
 list; RunPod's ``runpod.io/gpu-type-ids``, Vast.ai's ``vast.ai/gpu-type`` then
-``vast.ai/gpu-fallbacks``), ``--gpu-memory``, ``--gpus``, ``--disk``, ``--max-price`` (the
-whole instance, per hour). Where they do not, a flag belongs to one provider and is refused for
-the other rather than ignored: ``--region`` (a continent or country codes) is Vast.ai's,
+``vast.ai/gpu-fallbacks``, and on several clouds the neutral ``vk-trio.io/gpu-types`` models),
+``--gpu-memory``, ``--gpus``, ``--disk``, ``--max-price`` (the whole instance, per hour). Where
+they do not, a flag belongs to one provider and is refused when that provider is not asked,
+rather than ignored: ``--region`` (a continent or country codes) is Vast.ai's,
 ``--datacenter-ids`` and ``--cloud-type`` are RunPod's.
+
+``--provider runpod,vastai`` asks both (as a node that fronts both would) and prints one merged
+table, cheapest first, with a CLOUD column and each GPU's model name (providers/gpu_models.py).
+Without ``--provider`` the clouds are the node's: those whose API key is configured, else the
+simulated RunPod.
 
 Values are checked here, before any network call: a bad one exits 2 with one line naming the
 flag (argparse's own errors would print the usage block too, so flags are parsed as strings).
@@ -39,6 +45,7 @@ _DATACENTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _GPU_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()/+-]*$")
 NO_OFFER = 1  # exit code when nothing matches (the values were fine)
 COLUMNS = ("GPU TYPE", "MEMORY", "GPUS", "$/H", "DATACENTER", "CLOUD", "STOCK")
+MERGED_COLUMNS = ("CLOUD", "GPU", "MEMORY", "GPUS", "$/H", "WHERE", "KIND", "DETAIL")
 VAST_COLUMNS = ("GPU TYPE", "MEMORY", "GPUS", "$/H", "LOCATION", "HOSTING", "RELIABILITY", "OFFER")
 RUNPOD_ONLY = {"datacenter_ids": "--datacenter-ids", "cloud_type": "--cloud-type"}
 VASTAI_ONLY = {"region": "--region"}
@@ -51,7 +58,11 @@ HINTS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--provider", default="runpod", help="cloud provider: runpod (default) or vastai")
+    add(
+        "--provider",
+        help="runpod, vastai, or both (runpod,vastai: one merged table); default: the clouds "
+        "whose API key is set, else runpod [env VK_PROVIDER]",
+    )
     add("--gpu-type", metavar="NAMES", help="comma-separated GPU types, preferred first")
     add("--gpu-memory", metavar="GB", help="at least this much memory per GPU")
     add("--gpus", metavar="N", default="1", help="GPUs per instance (default: 1)")
@@ -72,16 +83,15 @@ def main(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     import trio
 
     from vk_trio.logs import setup_logging
-    from vk_trio.providers.registry import API_KEY_ENV, api_key, check
+    from vk_trio.providers.registry import check, simulated
 
     check(config, env)
     setup_logging("error")  # our own stderr line replaces the daemon's simulator warning
-    key_name = API_KEY_ENV.get(config.provider)
-    if key_name is not None and api_key(config.provider, env) is None:
+    for name in simulated(config, env):
         print(
-            f"vk-trio: no {key_name} set: these offers come from the embedded SIMULATED "
-            f"{TITLES.get(config.provider, config.provider)} (example prices and stock), not "
-            "from the real one",
+            f"vk-trio: no {API_KEYS.get(name, name)} set: these {TITLES.get(name, name)} "
+            f"offers come from the embedded SIMULATED {TITLES.get(name, name)} (example "
+            "prices and stock), not from the real one",
             file=sys.stderr,
         )
     offers, error = trio.run(_ask, config, need, env)
@@ -97,17 +107,27 @@ def main(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     return 0
 
 
+API_KEYS = {"runpod": "RUNPOD_API_KEY", "vastai": "VAST_API_KEY"}
+
+
 def settings(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Requirements]:
     """The node's config and the pod's requirements from the flags; ConfigError if bad."""
     from vk_trio.config import load_config
     from vk_trio.providers.base import Requirements
+    from vk_trio.providers.registry import resolve
 
     gpus = _number(args.gpus, "--gpus", integer=True)
     memory = _number(args.gpu_memory, "--gpu-memory")
     price = _number(args.max_price, "--max-price")
     disk = _number(args.disk, "--disk")
-    provider = args.provider.strip()
-    _one_provider(args, provider)
+    flags: dict[str, Any] = {
+        "provider": args.provider,
+        "runpod_api_url": args.runpod_api_url,
+        "vast_api_url": args.vast_api_url,
+    }
+    clouds = resolve(load_config(flags=flags, env=env, config_file=args.config), env).providers
+    flags["provider"] = provider = ",".join(clouds)
+    _one_provider(args, clouds)
     annotations: dict[str, str] = {}
     if args.cloud_type is not None:
         cloud = args.cloud_type.strip().upper()
@@ -118,11 +138,6 @@ def settings(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, 
         annotations |= _gpu_types(args.gpu_type, provider)
     if args.region is not None:
         annotations["vast.ai/region"] = _region(args.region)
-    flags: dict[str, Any] = {
-        "provider": provider,
-        "runpod_api_url": args.runpod_api_url,
-        "vast_api_url": args.vast_api_url,
-    }
     if args.datacenter_ids is not None:
         ids = [dc.strip() for dc in args.datacenter_ids.split(",") if dc.strip()]
         bad = [dc for dc in ids if not _DATACENTER.match(dc)]
@@ -141,11 +156,12 @@ def settings(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, 
     return config, need
 
 
-def _one_provider(args: argparse.Namespace, provider: str) -> None:
-    """Refuse a flag of the other provider: ignoring a filter would list offers it excludes."""
+def _one_provider(args: argparse.Namespace, clouds: tuple[str, ...]) -> None:
+    """Refuse a flag of a cloud that is not asked: ignoring a filter would list offers it
+    excludes. With several clouds, each flag narrows its own cloud's offers."""
     for owner, only in (("runpod", RUNPOD_ONLY), ("vastai", VASTAI_ONLY)):
         for field, flag in only.items():
-            if provider != owner and getattr(args, field) is not None:
+            if owner not in clouds and getattr(args, field) is not None:
                 raise ConfigError(f"{flag}: only for --provider {owner}{HINTS.get(flag, '')}")
 
 
@@ -156,6 +172,16 @@ def _gpu_types(text: str, provider: str) -> dict[str, str]:
     if bad or not names:
         shown = bad[0] if bad else text
         raise ConfigError(f"--gpu-type: {shown!r} is not a GPU type such as 'RTX 4090'")
+    if "," in provider:
+        from vk_trio.providers.base import InvalidAnnotation
+        from vk_trio.providers.neutral import GPU_TYPES
+        from vk_trio.providers.neutral import parse as neutral
+
+        try:
+            neutral({GPU_TYPES: ",".join(names)}, node_clouds=())
+        except InvalidAnnotation as exc:
+            raise ConfigError(f"--gpu-type: {exc.message.split(': ', 1)[1]}") from None
+        return {GPU_TYPES: ",".join(names)}
     if provider == "vastai":
         found = {"vast.ai/gpu-type": names[0]}
         if names[1:]:
@@ -211,6 +237,8 @@ async def _ask(
 def table(offers: Sequence[Offer], provider: str = "runpod") -> str:
     """Aligned columns, one offer a line, in the order given (the provider's: cheapest first)."""
     header, cells = (VAST_COLUMNS, _vast_cells) if provider == "vastai" else (COLUMNS, _cells)
+    if "," in provider:
+        header, cells = MERGED_COLUMNS, _merged_cells
     rows: list[Sequence[str]] = [header, *(cells(offer) for offer in offers)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join(
@@ -228,6 +256,21 @@ def _cells(offer: Offer) -> tuple[str, ...]:
         offer.location or "any",
         offer.cloud_type or "-",
         offer.details.get("availability", "-"),
+    )
+
+
+def _merged_cells(offer: Offer) -> tuple[str, ...]:
+    """The cloud, the GPU's model (its cloud's own name when the table has none), where it
+    runs, the cloud's kind of host (RunPod's cloud type, Vast.ai's hosting), and RunPod's stock
+    level or Vast.ai's offer id (what renting it by hand takes)."""
+    stock = offer.details.get("availability")
+    return (
+        TITLES.get(offer.provider, offer.provider),
+        offer.details.get("model") or offer.gpu_type,
+        *_cells(offer)[1:4],
+        offer.location or "any",
+        offer.cloud_type or "-",
+        f"stock {stock}" if stock else f"offer {offer.offer_id}",
     )
 
 

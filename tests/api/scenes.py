@@ -122,9 +122,14 @@ async def scene(
             )
             await nursery.start(runpod.serve)
             config = agent_config(
-                cp, tmp_path, provider="runpod", runpod_api_url=runpod.url, **overrides
+                cp,
+                tmp_path,
+                provider="runpod",
+                runpod_api_url=runpod.url,
+                registry_mirror=runpod.registry_url,
+                **overrides,
             )
-            env = {"RUNPOD_API_KEY": RUNPOD_KEY, registry.REGISTRY_MIRROR_ENV: runpod.registry_url}
+            env = {"RUNPOD_API_KEY": RUNPOD_KEY}
 
             async def make_provider(inner: trio.Nursery) -> Provider:
                 return await registry.build(config, inner, env)

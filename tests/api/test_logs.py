@@ -65,8 +65,8 @@ def test_timestamps_are_rfc3339_with_nanoseconds() -> None:
 async def test_the_byte_limit_cuts_mid_line_and_markers_never_show() -> None:
     async def source() -> AsyncIterator[LogLine]:
         yield LogLine(text="abcdef")
-        yield LogLine(text="vk-trio:exit-code=0")
-        yield LogLine(text="vk-trio-exit key=k code=3 at=1700000000")
+        yield LogLine(text="vk-trio-exit nonce=0123456789abcdef code=0 at=1700000000")
+        yield LogLine(text="vk-trio-exit nonce=fedcba9876543210 run=2 code=3")
         yield LogLine(text="ghijkl")
 
     out = b"".join([c async for c in _limited(source(), Options(limit_bytes=10))])

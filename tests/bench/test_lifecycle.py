@@ -27,3 +27,14 @@ async def test_a_small_run_reports_the_agent_process_figures_and_leaves_no_insta
     # the agent's own process: a Python process with trio, httpx2 and msgspec loaded, not this
     # test runner's (which holds a control plane client, pytest and every test module)
     assert 20 < result["rss_mb_idle"] < 150 and 20 < result["rss_mb_at_1000"] < 150
+
+
+async def test_a_small_two_cloud_run_lists_each_cloud_once_an_interval_and_uses_both(
+    controlplane: ControlPlane,
+) -> None:
+    result = await lifecycle.run(controlplane, pods=20, big=0, qps=100, burst=200, clouds=2)
+    assert result["clouds"] == 2
+    assert result["instances_per_cloud"] == {"runpod": 10, "vastai": 10}  # the first fills up
+    steady = result["list_calls_per_cloud_per_interval"]
+    assert set(steady) == {"runpod", "vastai"} and all(1 <= n <= 2 for n in steady.values())
+    assert result["live_instances_two_fast_intervals_later"] == 0

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests.controlplane import launcher, metrics_server
-from tests.controlplane.build import ensure_binary
+from tests.controlplane.build import ensure_binary, ensure_kwok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         extra = metrics_server.ensure_binary()  # for kubectl top (tests/api)
         print(f"{extra}  ({time.monotonic() - started:.1f}s)")
+        started = time.monotonic()
+        kwok = ensure_kwok()  # the simulated local GPU nodes of tests/pods/test_burst_*
+        print(f"{kwok}  ({time.monotonic() - started:.1f}s)")
     elif args.command == "up":
         binary = ensure_binary()
         built = time.monotonic()
@@ -41,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tests.controlplane", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
-        "build", help="build (or find) the cached controlplane and metrics-server binaries"
+        "build", help="build (or find) the cached controlplane, metrics-server and kwok binaries"
     )
     for name, text in (("up", "start, or reuse, a control plane"), ("down", "stop it")):
         cmd = sub.add_parser(name, help=text)

@@ -1,4 +1,5 @@
-"""Build (once) and cache the single `controlplane` binary from tests/controlplane/gocp.
+"""Build (once) and cache the Go binaries of the tests: `controlplane` (tests/controlplane/gocp)
+and `kwok` (sigs.k8s.io/kwok, pinned by tests/controlplane/kwok/go.mod and go.sum).
 
 The integration tests need a real etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler. Compiling them takes minutes on a small machine, so the binary is cached under
@@ -18,6 +19,8 @@ from pathlib import Path
 from types import ModuleType
 
 GOCP_DIR = Path(__file__).resolve().parent / "gocp"
+KWOK_DIR = Path(__file__).resolve().parent / "kwok"
+KWOK_PACKAGE = "sigs.k8s.io/kwok/cmd/kwok"
 GOBUILD_SCRIPT = Path(__file__).resolve().parents[2] / "packaging" / "gobuild.py"
 BINARY_NAME = "controlplane"
 ENV_PREBUILT = "VK_TRIO_CONTROLPLANE_BIN"
@@ -60,6 +63,25 @@ def ensure_binary() -> Path:
     if prebuilt:
         return _checked_prebuilt(Path(prebuilt))
     target: Path = gobuild().cached_build(cached_binary_path(), _go_build)
+    return target
+
+
+def cached_kwok_path() -> Path:
+    """Where kwok for the pinned module versions lives (it may not exist yet)."""
+    return cache_root() / f"kwok-{source_hash(KWOK_DIR)}" / "kwok"
+
+
+def ensure_kwok() -> Path:
+    """Return a runnable kwok (the simulated kubelet of the tests' "local" GPU nodes), building
+    it first if the cache lacks it: about 4 minutes on two cores, once."""
+
+    def build(output: Path) -> None:
+        try:
+            gobuild().go_build(GO_BUILD_ARGS[1:], KWOK_PACKAGE, cwd=KWOK_DIR, output=output)
+        except gobuild().GoBuildFailed as exc:
+            raise BuildError(str(exc)) from None
+
+    target: Path = gobuild().cached_build(cached_kwok_path(), build)
     return target
 
 

@@ -216,3 +216,10 @@ def test_parser_refuses_what_it_does_not_support_naming_file_and_line(
 
 def test_timestamps_stay_strings_unlike_pyyaml() -> None:
     assert parse("expiry: 2030-01-01T00:00:00Z\n") == {"expiry": "2030-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize("number", ["0x" + "f" * 5000, "0b" + "1" * 20000, "1" * 5000])
+def test_an_integer_of_thousands_of_digits_is_a_config_error_not_a_crash(number: str) -> None:
+    # 0x + 5,000 digits parsed, then broke str() with a ValueError wherever it was shown
+    with pytest.raises(ConfigError, match="line 1"):
+        parse_kubeconfig_text(f"current-context: {number}", source="kubeconfig")

@@ -6,11 +6,14 @@ import json
 
 import httpx2
 import pytest
+import trio
+import trio.testing
 
 from vk_trio.kube import events as events_module
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import ObjectReference
+from vk_trio.pacing import TokenBucket
 
 from .fakes import StaticAccess
 
@@ -64,3 +67,56 @@ async def test_the_least_recently_used_event_is_forgotten_first_when_memory_is_f
         await say("b")
     assert server.created == ["R-a", "R-b", "R-c", "R-d", "R-b"]
     assert len(server.bumped) == 2
+
+
+async def running(recorder: EventRecorder, nursery: trio.Nursery) -> None:
+    await nursery.start(recorder.run)
+
+
+async def test_repeats_waiting_in_the_queue_become_one_write_with_their_count(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    counts: list[tuple[str, int]] = []
+    server = ApiServer()
+
+    def capture(request: httpx2.Request) -> httpx2.Response:
+        counts.append((request.method, json.loads(request.content)["count"]))
+        return server(request)
+
+    async with KubeClient(StaticAccess(), transport=httpx2.MockTransport(capture)) as client:
+        recorder = EventRecorder(client, component="vk-trio", host="node", qps=1)
+        recorder.limiter = TokenBucket(qps=1, burst=1)  # an API server far behind
+        await running(recorder, nursery)
+        for _ in range(20):  # twenty repeats while the budget allows one write: two writes
+            await recorder.record(ref("a"), type="Warning", reason="NoCapacity", message="none")
+        await trio.sleep(5)
+    assert server.created == ["NoCapacity"]
+    assert [method for method, _ in counts] == ["POST", "PATCH"] and counts[-1][1] == 20
+    assert recorder.coalesced == 18 and recorder.filtered == 0
+
+
+async def test_more_than_ten_different_messages_of_one_reason_are_combined() -> None:
+    server = ApiServer()
+    async with KubeClient(StaticAccess(), transport=httpx2.MockTransport(server)) as client:
+        recorder = EventRecorder(client, component="vk-trio", host="node")
+        for i in range(15):
+            await recorder.record(ref("a"), type="Warning", reason="Failed", message=f"try {i}")
+    assert len(server.created) == 11  # ten distinct ones, then one combined Event
+    assert len(server.bumped) == 4  # the combined Event counts the rest
+
+
+async def test_one_object_cannot_flood_the_api_server(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = ApiServer()
+    async with KubeClient(StaticAccess(), transport=httpx2.MockTransport(server)) as client:
+        recorder = EventRecorder(client, component="vk-trio", host="node")
+        for i in range(40):
+            await recorder.record(ref("loop"), type="Normal", reason=f"R{i}", message="m")
+        assert len(server.created) == events_module.SPAM_BURST
+        assert recorder.filtered == 40 - events_module.SPAM_BURST
+        await recorder.record(ref("other"), type="Normal", reason="R", message="m")
+        assert len(server.created) == events_module.SPAM_BURST + 1  # others are not affected
+        await trio.sleep(events_module.SPAM_REFILL)
+        await recorder.record(ref("loop"), type="Normal", reason="Later", message="m")
+    assert server.created[-1] == "Later"  # the budget refills

@@ -167,3 +167,49 @@ async def test_a_server_error_on_watch_backs_off_and_resumes_without_relisting(
     assert api.list_count == 1
     assert trio.current_time() - start >= 1 + 2  # backoff 1 s then 2 s
     assert stats.restarts == 2
+
+
+async def test_an_object_that_does_not_decode_is_listed_as_unreadable_and_never_stalls_the_watch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    bad = {**pod("bad", 2), "spec": {"containers": "not a list"}}
+    api = ScriptedApi(
+        lists=[{"metadata": {"resourceVersion": "5"}, "items": [pod("a", 1), bad]}],
+        watches=[
+            [
+                line("MODIFIED", {**pod("bad", 6), "spec": {"containers": 5}}),
+                line("ADDED", pod("b", 7)),
+            ]
+        ],
+    )
+    seen, stats = await run_until(api, lambda s: len(s) >= 2)
+    synced = seen[0]
+    assert isinstance(synced, Synced)
+    assert [p.metadata.name for p in synced.items] == ["a"]
+    assert [meta.uid for meta, _ in synced.unreadable] == ["bad"]
+    assert isinstance(seen[1], Changed) and seen[1].object.metadata.name == "b"
+    assert stats.unreadable == 2  # the bad list item and the bad event, each logged once
+
+
+async def test_a_consumer_that_fails_on_one_event_does_not_stop_the_feed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    api = ScriptedApi(
+        lists=[{"metadata": {"resourceVersion": "1"}, "items": []}],
+        watches=[[line("ADDED", pod("poison", 2)), line("ADDED", pod("fine", 3))]],
+    )
+    names: list[str] = []
+    stats = WatchStats()
+    client = KubeClient(StaticAccess(), transport=httpx2.MockTransport(api.handler))
+    async with client, trio.open_nursery() as nursery:
+
+        async def handler(event: Synced[Pod] | Changed[Pod]) -> None:
+            if isinstance(event, Changed):
+                if event.object.metadata.name == "poison":
+                    raise ZeroDivisionError("consumer bug")
+                names.append(event.object.metadata.name)
+                nursery.cancel_scope.cancel()
+
+        nursery.start_soon(lambda: watch_resource(client, PODS, handler, stats=stats))
+    assert names == ["fine"] and stats.handler_faults == 1
+    assert len(api.watch_params) == 1  # no reconnect: the poison event was skipped in place

@@ -73,9 +73,10 @@ class Identity:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
 
-def release_values(node: str, **values: object) -> dict[str, object]:
-    """The chart's defaults, except the node, the fake cloud (no Secret needed) and ``values``."""
-    return {"nodeName": node, "provider": "fake", **values}
+def release_values(node: str, *, offload: bool = True, **values: object) -> dict[str, object]:
+    """The chart's defaults, except the node, the fake cloud (no Secret needed), burst on (its
+    grants are the superset; tests/packaging/test_rbac.py also checks them off) and ``values``."""
+    return {"nodeName": node, "provider": "fake", "offload": offload, **values}
 
 
 def rbac_docs(docs: Sequence[chart.Doc]) -> list[chart.Doc]:
@@ -238,9 +239,9 @@ async def agent_as(
         tmp_path,
         kubeconfig=None,
         node_name=identity.node,
-        namespace=identity.namespace,
-        leader_elect=True,
+        leader_elect=True,  # no --namespace, as the chart: the ServiceAccount's is the default
         serving_cert="csr",  # as the chart runs it
+        offload=True,
         node_identity=identity.node_identity,
         **settings,
     )

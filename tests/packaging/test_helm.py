@@ -78,7 +78,7 @@ def test_the_values_become_the_agents_settings() -> None:
     config = agent_config_of(docs)
     assert config.provider == "vastai"
     assert config.node_name == "vk-vast"
-    assert config.namespace == "gpu-system"
+    assert config.namespace == ""  # the agent takes its ServiceAccount's: gpu-system
     assert config.max_gpu_price == 0.75
     assert config.datacenter_ids == ("US-NJ-1", "EU-RO-1")
     assert config.reconcile_interval == 12.5
@@ -88,12 +88,14 @@ def test_the_values_become_the_agents_settings() -> None:
     assert config.gpus == 8
 
 
-def test_the_defaults_are_two_replicas_electing_a_leader_for_a_runpod_node() -> None:
+def test_the_defaults_are_two_replicas_electing_a_leader_for_the_clouds_whose_keys_are_set() -> (
+    None
+):
     docs = chart.render()
     config = agent_config_of(docs)
-    assert config.provider == "runpod"
+    assert config.provider == ""  # chosen by the agent from the keys the Secret holds
     assert config.node_name == "virtual-gpu"
-    assert config.namespace == "kube-system"
+    assert config.namespace == ""  # the ServiceAccount's (no --namespace rendered)
     assert config.leader_elect is True
     assert config.max_gpu_price is None and config.datacenter_ids == ()
     assert chart.the(docs, "Deployment")["spec"]["replicas"] == 2
@@ -109,6 +111,17 @@ def test_without_leader_election_neither_the_flag_nor_its_role_is_rendered() -> 
     assert chart.find(docs, "Role", namespace="kube-system") == []
     assert chart.find(docs, "Role", namespace="kube-node-lease") == []  # the node's own
     assert chart.find(docs, "PodDisruptionBudget") == []
+
+
+def test_offload_values_become_the_burst_settings_and_are_off_by_default() -> None:
+    assert agent_config_of(chart.render()).offload is False
+    docs = chart.render(values={"offload": True, "pendingJobThreshold": 3, "maxPendingTime": 90})
+    config = agent_config_of(docs)
+    assert (config.offload, config.pending_job_threshold, config.max_pending_time) == (
+        True,
+        3,
+        90.0,
+    )
 
 
 def refusal(values: dict[str, object] | None = None, *, values_file: Path | None = None) -> str:
@@ -143,12 +156,35 @@ def test_set_on_the_command_line_gives_numbers_as_strings_and_they_still_work() 
     assert (config.max_gpu_price, config.reconcile_interval) == (0.5, 45.0)
 
 
-def test_the_api_key_comes_from_the_existing_secret() -> None:
+def test_both_api_keys_come_from_the_existing_secret_each_optional_by_default() -> None:
     docs = chart.render(values={"existingSecret": "my-keys"})
-    ref = env_of(docs)["RUNPOD_API_KEY"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": "my-keys", "key": "RUNPOD_API_KEY"}
+    for name in ("RUNPOD_API_KEY", "VAST_API_KEY"):
+        ref = env_of(docs)[name]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "my-keys", "key": name, "optional": True}
     assert chart.find(docs, "Secret") == []
+
+
+def test_a_named_provider_needs_its_key_and_gets_no_other() -> None:
+    docs = chart.render(values={"existingSecret": "my-keys", "provider": "runpod"})
+    ref = env_of(docs)["RUNPOD_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "my-keys", "key": "RUNPOD_API_KEY"}  # required: no silent simulator
     assert "VAST_API_KEY" not in env_of(docs)
+
+
+def test_a_two_cloud_node_with_a_budget_from_a_values_list() -> None:
+    values = {
+        "provider": ["runpod", "vastai"],
+        "maxNodePrice": 25,
+        "registryMirror": "https://mirror.example/v2",
+        "apiKeys": {"runpod": "rp-key", "vastai": "vast-key"},
+    }
+    docs = chart.render(values=values)
+    config = agent_config_of(docs)
+    assert config.providers == ("runpod", "vastai") and config.max_node_price == 25
+    assert config.registry_mirror == "https://mirror.example/v2"
+    for name in ("RUNPOD_API_KEY", "VAST_API_KEY"):
+        assert env_of(docs)[name]["valueFrom"]["secretKeyRef"]["key"] == name
+    assert "runpod,vastai" in refusal({"provider": "runpod,vastai", "apiKeys.runpod": "k"})
 
 
 def test_api_key_values_make_the_chart_create_the_secret() -> None:
@@ -157,7 +193,8 @@ def test_api_key_values_make_the_chart_create_the_secret() -> None:
     assert secret["metadata"]["name"] == "vk-trio-api-keys"
     assert base64.b64decode(secret["data"]["RUNPOD_API_KEY"]) == b"rp-key"
     ref = env_of(docs)["RUNPOD_API_KEY"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": "vk-trio-api-keys", "key": "RUNPOD_API_KEY"}
+    assert ref == {"name": "vk-trio-api-keys", "key": "RUNPOD_API_KEY", "optional": True}
+    assert "VAST_API_KEY" not in secret["data"]  # so the agent fronts RunPod alone
 
 
 def test_the_fake_provider_needs_no_key() -> None:

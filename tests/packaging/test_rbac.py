@@ -27,6 +27,11 @@ import trio
 from tests.agent_harness import admin_client, gpu_pod, unique_node
 from tests.controlplane.launcher import ControlPlane
 from tests.packaging import chart
+from tests.packaging.burst_capabilities import (
+    EARLY_JOB_OFFLOADED,
+    JOB_NAMES_ITS_NODE,
+    LATER_JOB_OFFLOADED,
+)
 from tests.packaging.capabilities import (
     CONFIG_MAP_ENV,
     EARLY_POD_RUNS,
@@ -68,7 +73,7 @@ from tests.packaging.rbac_support import (
     use_in_cluster_credentials,
 )
 from vk_trio.errors import Forbidden
-from vk_trio.kube.resources import LEASES, NODES, PODS
+from vk_trio.kube.resources import JOBS, LEASES, NODES, PODS
 
 NODE = "<node>"
 LEADER = "vk-trio-<node>"
@@ -87,6 +92,10 @@ RULES: tuple[tuple[Grant, Capability], ...] = (
     (Grant("ClusterRole", CSRS[0], f"{CSRS[1]}/nodeclient", "create"), NODE_REGISTERED),
     (Grant("ClusterRole", "", "nodes", "patch", (NODE,)), NODE_ROLE_LABEL),
     (Grant("ClusterRole", "batch", "jobs", "get"), JOB_ANNOTATIONS),
+    (Grant("ClusterRole", "batch", "jobs", "list"), EARLY_JOB_OFFLOADED),
+    (Grant("ClusterRole", "batch", "jobs", "watch"), LATER_JOB_OFFLOADED),
+    (Grant("ClusterRole", "batch", "jobs", "patch"), JOB_NAMES_ITS_NODE),
+    (Grant("ClusterRole", "", "pods/binding", "create"), EARLY_JOB_OFFLOADED),
     (Grant(RELEASE_ROLE, COORDINATION, "leases", "create"), LEADER_TAKEN),
     (Grant(RELEASE_ROLE, COORDINATION, "leases", "get", (LEADER,)), LEADER_TAKEN),
     (Grant(RELEASE_ROLE, COORDINATION, "leases", "patch", (LEADER,)), LEADER_RENEWED),
@@ -140,6 +149,10 @@ RULES_KUBECONFIG: tuple[tuple[Grant, Capability], ...] = (
         Grant("ClusterRole", "certificates.k8s.io", "certificatesigningrequests", "get"),
         SERVING_CERT,
     ),
+    (Grant("ClusterRole", "batch", "jobs", "list"), EARLY_JOB_OFFLOADED),
+    (Grant("ClusterRole", "batch", "jobs", "watch"), LATER_JOB_OFFLOADED),
+    (Grant("ClusterRole", "batch", "jobs", "patch"), JOB_NAMES_ITS_NODE),
+    (Grant("ClusterRole", "", "pods/binding", "create"), EARLY_JOB_OFFLOADED),
     (Grant(f"Role/{NODE_LEASE_NAMESPACE}", COORDINATION, "leases", "create"), NODE_LEASE_CREATED),
     (
         Grant(f"Role/{NODE_LEASE_NAMESPACE}", COORDINATION, "leases", "patch", (NODE,)),
@@ -155,6 +168,11 @@ MODES = {
     "bootstrap": (RULES, CAPABILITIES),
     "kubeconfig": (RULES_KUBECONFIG, CAPABILITIES_KUBECONFIG),
 }
+BURST_GRANTS = frozenset(
+    grant
+    for grant, capability in (*RULES, *RULES_KUBECONFIG)
+    if capability in (EARLY_JOB_OFFLOADED, LATER_JOB_OFFLOADED, JOB_NAMES_ITS_NODE)
+)
 
 
 def generic(grant: Grant, *, node_name: str, namespace: str) -> Grant:
@@ -218,6 +236,15 @@ def test_with_a_node_identity_the_service_account_reads_no_secret_or_config_map(
         values=release_values("vk-n", nodeIdentity="kubeconfig"),
     )
     assert Grant("ClusterRole", "", "secrets", "get") in chart.grants(kubeconfig)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_without_offload_the_chart_grants_nothing_burst_needs(mode: str) -> None:
+    node_name, namespace = "vk-rules", "vk-ns"
+    values = release_values(node_name, offload=False, nodeIdentity=mode)
+    docs = chart.render(release="vk-trio", namespace=namespace, values=values)
+    rendered = {generic(g, node_name=node_name, namespace=namespace) for g in chart.grants(docs)}
+    assert rendered == {grant for grant, _ in MODES[mode][0]} - BURST_GRANTS
 
 
 @pytest.mark.controlplane
@@ -374,6 +401,9 @@ def test_rbac_gives_no_other_verb_and_no_other_nodes_or_leases(
     assert not can("patch", "leases/someone-else", f"--namespace={NODE_LEASE_NAMESPACE}")
     assert not can("patch", "leases/vk-trio-someone-else", f"--namespace={namespace}")
     assert not can("create", "pods", f"--namespace={namespace}")
+    assert can("create", "pods", "--subresource=binding", f"--namespace={namespace}")
+    assert not can("patch", "pods", f"--namespace={namespace}")
+    assert not can("update", "jobs", f"--namespace={namespace}")
     assert not can("get", "pods", f"--namespace={namespace}")
     assert not can("update", "pods/status", f"--namespace={namespace}")
     assert not can("list", "secrets", f"--namespace={namespace}")
@@ -445,6 +475,58 @@ async def test_the_admission_policy_keeps_the_identity_to_its_own_node_leases_an
             assert ok is own, why
             if not own:
                 assert f"only pods bound to node {node_name}" in why, why
+
+        # burst: a Binding only to its own node, with only the offload label and annotations;
+        # a Job changed only by the offload annotations, naming its own node
+        async with admin_client(controlplane) as admin:
+            await admin.create(PODS, gpu_pod("floating", ""), namespace=namespace)
+            await admin.create(JOBS, suspended_job("queued"), namespace=namespace)
+        binding = PODS.path(namespace=namespace, name="floating", subresource="binding")
+
+        def bind_to(node: str, **meta: dict[str, str]) -> dict[str, object]:
+            return {
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": "floating", **meta},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+            }
+
+        ours = bind_to(
+            node_name,
+            labels={"runpod.io/managed": "true"},
+            annotations={"vk-trio.io/offloaded-at": "2026-01-01T00:00:00Z"},
+        )
+        assert await allowed("POST", binding, ours) == (True, "")
+        for wrong in (
+            bind_to("someone-else"),
+            bind_to(node_name, labels={"team": "a"}),
+            bind_to(node_name, annotations={"note": "x"}),
+        ):
+            ok, why = await allowed("POST", binding, wrong)
+            assert not ok and f"binds pods only to node {node_name}" in why, why
+        job = JOBS.path(namespace=namespace, name="queued")
+
+        def annotate(key: str, value: str) -> dict[str, object]:
+            return {"metadata": {"annotations": {key: value}}}
+
+        assert await allowed("PATCH", job, annotate("vk-trio.io/offloaded-to", node_name)) == (
+            True,
+            "",
+        )
+        for change in (
+            annotate("vk-trio.io/offloaded-to", "someone-else"),
+            annotate("owner", "me"),
+            {"spec": {"parallelism": 3}},
+            {"metadata": {"labels": {"team": "a"}}},
+        ):
+            ok, why = await allowed("PATCH", job, change)
+            assert not ok and "only by its vk-trio.io/offload annotations" in why, why
+
+
+def suspended_job(name: str) -> dict[str, object]:
+    template = gpu_pod(name, "")
+    del template["metadata"]["name"]
+    return {"metadata": {"name": name}, "spec": {"suspend": True, "template": template}}
 
 
 # --- each permission, taken away on its own ----------------------------------------------------

@@ -55,3 +55,30 @@ async def test_a_deleted_instance_shows_terminating_until_the_next_list() -> Non
     view.note_created(inst("i", "p"))
     view.note_deleted(inst("i", "p"))
     assert view.for_pod("p")[0].state is InstanceState.TERMINATING
+
+
+async def test_an_unreadable_instance_keeps_its_last_good_view(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    view = InstanceView()
+    view.replace([inst("a", "p1"), inst("b", "p2")], started_at=0)
+    placeholder = Instance(
+        instance_id="a",
+        node_name="n",
+        pod_uid="p1",
+        state=InstanceState.PROVISIONING,
+        unreadable=True,
+    )
+    changed = view.replace([placeholder, inst("b", "p2", InstanceState.EXITED)], started_at=1)
+    assert changed == {"p2"}  # the other pod is reconciled as usual
+    (kept,) = view.for_pod("p1")
+    assert kept.state is InstanceState.RUNNING and not kept.unreadable
+    new = Instance(
+        instance_id="c",
+        node_name="n",
+        pod_uid="p3",
+        state=InstanceState.PROVISIONING,
+        unreadable=True,
+    )
+    view.replace([placeholder, new], started_at=2)
+    assert view.for_pod("p3") == [new]  # never seen readable: still known, so no second rental

@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
+from vk_trio.errors import InvalidInput
 from vk_trio.kube.models import ObjectMeta, Secret
-from vk_trio.pods.pull_secrets import credential_for, image_registry
+from vk_trio.pods.pull_secrets import credential_for, image_registry, pull_credential
 
 
 def b64(text: str) -> str:
@@ -48,3 +51,39 @@ def test_broken_secrets_are_ignored_not_fatal() -> None:
     assert "hubpass" not in repr(
         credential_for("ubuntu", [docker_secret({"docker.io": {"auth": b64("u:hubpass")}})])
     )
+
+
+def raw_secret(document: bytes, name: str = "hostile") -> Secret:
+    return Secret(
+        metadata=ObjectMeta(name=name),
+        data={".dockerconfigjson": base64.b64encode(document).decode()},
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "why"),
+    [
+        (b'{"auths": {"docker.io": {"auth": ' + b"1" * 5000 + b"}}}", "unexpected shape"),
+        (b"[" * 5000, "nested too deeply"),
+        (json.dumps({"auths": {"docker.io": {"auth": "é"}}}).encode(), "non-ASCII"),
+        (json.dumps({"auths": {"docker.io": {"auth": "!!!!"}}}).encode(), "base64"),
+        (json.dumps({"auths": {"docker.io": {"auth": "/w=="}}}).encode(), "UTF-8"),
+        (b'"just a string"', "no 'auths'"),
+    ],
+)
+def test_a_hostile_docker_config_is_skipped_as_unreadable_never_a_crash(
+    document: bytes, why: str
+) -> None:
+    good = docker_secret({"docker.io": {"auth": b64("u:pw")}})
+    lookup = pull_credential("ubuntu", [raw_secret(document), good])
+    assert lookup.auth is not None and lookup.auth.username == "u"  # the next Secret still counts
+    ((name, reason),) = lookup.unreadable
+    assert name == "hostile" and why in reason
+    assert credential_for("ubuntu", [raw_secret(document)]) is None
+
+
+def test_a_credential_goes_only_to_the_registry_it_names() -> None:
+    secret = docker_secret({"evil.com": {"username": "u", "password": "p"}})
+    with pytest.raises(InvalidInput):  # user@evil.com/x is no reference: no credential goes out
+        credential_for("user@evil.com/x", [secret])
+    assert credential_for("docker.io/user/x", [secret]) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from vk_trio.pods.queue import WorkQueue
@@ -122,3 +123,56 @@ async def test_drain_waits_for_work_in_flight_and_hands_out_nothing_new(
         await trio.sleep(20)
         nursery.cancel_scope.cancel()
     assert finished == ["a"]
+
+
+async def test_a_slow_key_does_not_hold_back_keys_added_after_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Issue 10: 256 workers, one key that takes 10 s, two fast keys added 0.1 s later: the fast
+    keys start at 0.1 s (the old queue started them at 10.1 s, when the slow key was done)."""
+    queue = WorkQueue()
+    started: dict[str, float] = {}
+    start = trio.current_time()
+
+    async def worker(key: str) -> None:
+        started[key] = trio.current_time() - start
+        await trio.sleep(10 if key == "slow" else 0.05)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: queue.run_workers(worker, count=256, task_status=task_status)
+        )
+        queue.add("slow")
+        await trio.sleep(0.1)
+        queue.add("fast-1")
+        queue.add("fast-2")
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert started == {"slow": 0, "fast-1": pytest.approx(0.1), "fast-2": pytest.approx(0.1)}
+
+
+async def test_a_delayed_key_comes_due_while_every_other_worker_is_busy(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The worker that keeps the clock can be the one taken for a ready key; another idle
+    worker must take over the clock, so the delayed key still runs when it is due."""
+    queue = WorkQueue()
+    started: dict[str, float] = {}
+    start = trio.current_time()
+
+    async def worker(key: str) -> None:
+        started[key] = trio.current_time() - start
+        await trio.sleep(100 if key.startswith("long") else 0)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: queue.run_workers(worker, count=3, task_status=task_status)
+        )
+        queue.add_after("later", 5)
+        await trio.sleep(1)
+        queue.add("long-1")  # may wake the clock's keeper
+        await trio.sleep(1)
+        queue.add("long-2")
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert started == {"long-1": 1, "long-2": 2, "later": 5}

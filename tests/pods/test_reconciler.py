@@ -214,3 +214,30 @@ async def test_a_pods_life_is_told_in_the_kubelets_events_once_even_across_a_res
                 return "Killing" in await event_counts(client, namespace, "told")
 
             await eventually(killing, what="Killing")
+
+
+async def test_a_pod_waiting_for_capacity_does_not_keep_the_status_loop_fast(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """Defect 5: while a pod waited for capacity the status loop listed at the fast interval
+    for the whole wait (124 lists in 4 minutes). Waiting is not transitioning."""
+    config = agent_config(controlplane, tmp_path)  # fast 0.5 s, steady 3 s
+    pod = gpu_pod("waits", config.node_name, annotations=FAST)
+    pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = "16"  # no such offer
+    async with admin_client(controlplane) as client, running_agent(config, controlplane) as agent:
+        await client.create(PODS, pod, namespace=namespace)
+
+        async def waiting() -> bool:
+            return "NoCapacity" in await reasons(client, namespace, "waits")
+
+        await eventually(waiting, what="the NoCapacity Event")
+        await trio.sleep(2)
+        before = sum(c[("list", "ok")] for c in agent.provider_calls.values())
+        await trio.sleep(15)
+        lists = sum(c[("list", "ok")] for c in agent.provider_calls.values()) - before
+        current = await get_pod(client, namespace, "waits")
+    assert lists <= 8, f"{lists} lists in 15 s while only waiting for capacity"  # fast: 30
+    (provider_ready,) = [
+        c for c in current.status.conditions if c.type == "vk-trio.io/ProviderReady"
+    ]
+    assert provider_ready.status == "False" and provider_ready.reason == "NoCapacity"

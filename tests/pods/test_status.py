@@ -24,6 +24,7 @@ from vk_trio.kube.models import (
     PodStatus,
     ResourceRequirements,
 )
+from vk_trio.pods import lifecycle
 from vk_trio.pods.record import PodRecord, Terminated, Waiting
 from vk_trio.pods.status import PROVIDER_READY, pod_status, status_patch
 from vk_trio.pods.translate import qos_class
@@ -160,6 +161,19 @@ def test_a_running_ready_instance_makes_a_ready_running_pod() -> None:
     assert cond(s, "Ready") == ("True", "", "")
 
 
+def test_on_a_node_of_several_clouds_the_container_id_names_the_instances_cloud() -> None:
+    instance = make_instance(InstanceState.RUNNING, ready=True, provider="vastai")
+    s = pod_status(make_pod(), make_record(instance=instance), now=NOW, host_ip=NODE_IP,
+                   provider="runpod,vastai")  # fmt: skip
+    assert s.container_statuses[0].container_id == "vastai://i-42"
+    ended = lifecycle.terminated_from(
+        make_instance(InstanceState.EXITED, exit_code=0, provider="vastai"), now=NOW
+    )
+    done = status(make_pod(), make_record(final=ended))
+    terminated = done.container_statuses[0].state.terminated
+    assert terminated is not None and terminated.container_id == "vastai://i-42"
+
+
 def test_a_running_instance_that_is_not_ready_keeps_the_pod_unready() -> None:
     s = status(make_pod(), make_record(instance=make_instance(InstanceState.RUNNING)))
     (c,) = s.container_statuses
@@ -201,7 +215,7 @@ def test_a_restart_in_backoff_is_running_with_crash_loop_and_the_last_end() -> N
         instance_id="i-41",
     )
     backoff = Waiting(reason="CrashLoopBackOff", message="back-off 10s restarting failed container")
-    record = make_record(attempt=1, waiting=backoff, last_terminated=crashed)
+    record = make_record(attempt=1, restarts=1, waiting=backoff, last_terminated=crashed)
     s = status(make_pod(restart_policy="Always"), record)
     assert s.phase == "Running"
     (c,) = s.container_statuses

@@ -135,7 +135,7 @@ async def test_a_pods_whole_life_is_accepted_and_stored_by_the_api_server(
     record.last_terminated = Terminated(
         exit_code=1, reason="Error", started_at=T0, finished_at=now, instance_id="i-0"
     )
-    record.attempt, record.instance = 1, None
+    record.attempt, record.restarts, record.instance = 1, 1, None
     record.waiting = Waiting(reason="CrashLoopBackOff", message="back-off 10s")
     pod = await sync(client, pod, record, now)
     (container,) = pod.status.container_statuses

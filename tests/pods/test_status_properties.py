@@ -64,6 +64,7 @@ records = st.builds(
     PodRecord,
     uid=st.just("uid-1"),
     attempt=st.integers(0, 5),
+    restarts=st.integers(0, 9),
     instance=instances,
     waiting=waitings,
     last_terminated=st.none() | terminations,

@@ -291,3 +291,13 @@ def test_daemonset_pods_are_refused_with_the_owner_named() -> None:
     )
     with pytest.raises(InvalidSpec, match="DaemonSet fluentd"):
         check_pod(pod)
+
+
+@pytest.mark.parametrize("resource", ["ephemeral-storage", "nvidia.com/gpu", "cpu", "memory"])
+@pytest.mark.parametrize("amount", ["1e400", "1e19"])
+def test_an_amount_beyond_any_node_is_refused_naming_the_field_never_an_overflow(
+    resource: str, amount: str
+) -> None:
+    # 1e400 was an OverflowError in gb()/float() and killed the node agent
+    big = container(resources=ResourceRequirements(limits={resource: amount}))
+    assert f"resources.limits[{resource}]" in rejection(pod(big))

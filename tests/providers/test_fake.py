@@ -301,6 +301,20 @@ async def test_latency_delays_each_call_on_trio_time(
     assert trio.current_time() == 3.0
 
 
+async def test_latency_can_be_a_range_drawn_per_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    provider = fake()
+    provider.set_latency("list", (1.0, 3.0))
+    took = []
+    for _ in range(20):
+        start = trio.current_time()
+        await provider.list()
+        took.append(trio.current_time() - start)
+    assert all(1.0 <= t <= 3.0 for t in took)
+    assert len(set(took)) > 1
+
+
 async def test_call_count_counts_each_method(autojump_clock: trio.testing.MockClock) -> None:
     provider = fake()
     provider.fail_next("list", ProviderUnavailable("503"))

@@ -27,6 +27,7 @@ from vk_trio.providers.base import (
     LogsUnavailable,
     NoCapacity,
     Offer,
+    OutcomeUnknown,
     PaymentRequired,
     Provider,
     ProviderUnavailable,
@@ -37,9 +38,9 @@ from vk_trio.providers.fake import BOOT_SECONDS, CatalogEntry, FakeProvider, tri
 from vk_trio.providers.placement import describe, place
 
 
-def offer(offer_id: str, price: float) -> Offer:
+def offer(offer_id: str, price: float, cloud: str = "stub") -> Offer:
     return Offer(
-        provider="stub",
+        provider=cloud,
         offer_id=offer_id,
         gpu_type="GPU",
         gpu_count=1,
@@ -157,6 +158,55 @@ async def test_place_reraises_errors_the_next_offer_cannot_cure(error: CloudErro
         await place(market, spec())
     assert raised.value is error
     assert market.tried == ["a"]
+
+
+async def test_a_cloud_that_refuses_has_its_other_offers_skipped_and_another_cloud_rents() -> None:
+    offered = [offer("a1", 0.1, "a"), offer("a2", 0.15, "a"), offer("b1", 0.2, "b")]
+    market = StubMarket(offered, errors={"a1": ProviderUnavailable("503")})
+    rented = await place(market, spec())
+    assert rented.instance_id == "i-b1" and market.tried == ["a1", "b1"]
+
+
+@pytest.mark.parametrize(
+    ("errors", "kind", "said"),
+    [
+        (
+            {"a1": PaymentRequired("no credit"), "b1": RateLimited("slow", retry_after=7)},
+            RateLimited,
+            ["a: PaymentRequired: no credit", "b: RateLimited: slow"],
+        ),
+        (
+            {"a1": NoCapacity("sold"), "b1": PaymentRequired("no credit")},
+            NoCapacity,
+            ["vanished", "a1 (sold)", "b: PaymentRequired: no credit"],
+        ),
+        (
+            {"a1": InvalidSpec("no templates"), "b1": InvalidSpec("no ports")},
+            InvalidSpec,
+            ["a: Unsupported: no templates", "b: Unsupported: no ports"],
+        ),
+    ],
+    ids=["retry-soonest", "capacity-first", "spec-last"],
+)
+async def test_when_no_cloud_rents_the_error_names_each_and_is_the_most_hopeful_kind(
+    errors: dict[str, CloudError], kind: type[CloudError], said: list[str]
+) -> None:
+    market = StubMarket([offer("a1", 0.1, "a"), offer("b1", 0.2, "b")], errors=errors)
+    with pytest.raises(kind) as raised:
+        await place(market, spec())
+    assert type(raised.value) is kind
+    for text in said:
+        assert text in raised.value.message
+    if kind is RateLimited:
+        assert raised.value.retry_after == 7
+
+
+async def test_a_create_of_unknown_outcome_ends_the_walk_at_once() -> None:
+    offered = [offer("a1", 0.1, "a"), offer("b1", 0.2, "b")]
+    market = StubMarket(offered, errors={"a1": OutcomeUnknown("timed out; cannot ask")})
+    with pytest.raises(OutcomeUnknown):
+        await place(market, spec())
+    assert market.tried == ["a1"]  # b1 could rent a second instance for the same pod
 
 
 async def test_place_checks_the_spec_before_asking_for_offers() -> None:

@@ -9,7 +9,7 @@ one. Options are the kubelet's, validated like the API server validates PodLogOp
 (RFC 3339 with nanoseconds, then a space), ``limitBytes`` (>= 1: the output is cut there, in the
 middle of a line if need be), ``follow``, ``previous``.
 
-The exit-code marker of a Job wrapper never reaches the client (providers/log_markers.py).
+The exit-code marker of a Job wrapper never reaches the client (providers/exit_marker.py).
 A client that goes away closes the response stream, which closes the provider's stream at once.
 """
 
@@ -27,7 +27,7 @@ from vk_trio.kube.timefmt import parse_kube_time, rfc3339_nano, utcnow
 from vk_trio.logs import get_logger
 from vk_trio.pods.retained_logs import Retained
 from vk_trio.providers.base import CloudError, InstanceState, LogLine, LogOptions
-from vk_trio.providers.log_markers import is_exit_marker
+from vk_trio.providers.exit_marker import looks_like as is_exit_marker
 
 _log = get_logger("vk_trio.api.logs")
 _TRUE = ("true", "1", "")

@@ -56,6 +56,7 @@ from vk_trio.kube.kubeconfig import (
 from vk_trio.logs import redact
 
 __all__ = [
+    "IN_CLUSTER",
     "IN_CLUSTER_ROOT",
     "Credentials",
     "Kubeconfig",
@@ -71,6 +72,7 @@ __all__ = [
 ]
 
 IN_CLUSTER_ROOT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+IN_CLUSTER = "in-cluster"  # Credentials.source of a pod's service account
 
 
 @dataclass(frozen=True, repr=False)
@@ -224,7 +226,7 @@ def resolve_in_cluster(*, env: Mapping[str, str], root: Path = IN_CLUSTER_ROOT) 
         client_cert_pem=None,
         client_key_pem=None,
         token_source=FileTokenSource(root / "token"),
-        source="in-cluster",
+        source=IN_CLUSTER,
     )
 
 

@@ -24,8 +24,8 @@ import msgspec
 import trio
 
 from vk_trio import __version__
-from vk_trio.errors import KubeStatusError, KubeTransportError, status_error_class
-from vk_trio.kube.models import ObjectList, Status
+from vk_trio.errors import InvalidInput, KubeStatusError, KubeTransportError, status_error_class
+from vk_trio.kube.models import ObjectList, ObjectMeta, Status
 from vk_trio.kube.resources import Resource
 from vk_trio.pacing import Backoff, TokenBucket
 
@@ -253,7 +253,7 @@ class KubeClient:
 
     async def get(self, resource: Resource[T], name: str, *, namespace: str | None = None) -> T:
         response = await self.request("GET", resource.path(namespace=namespace, name=name))
-        return msgspec.json.decode(response.content, type=resource.model)
+        return _decode(response, resource.model)
 
     async def list(
         self,
@@ -263,8 +263,13 @@ class KubeClient:
         label_selector: str = "",
         field_selector: str = "",
         limit: int = 500,
+        unreadable: list[tuple[ObjectMeta, InvalidInput]] | None = None,
     ) -> ObjectList[T]:
-        """List every object, following ``continue`` tokens; the answer has the list's RV."""
+        """List every object, following ``continue`` tokens; the answer has the list's RV.
+
+        With ``unreadable``, an object that does not decode as the model is left out of the
+        items and its metadata (with why) appended there, instead of failing the whole list.
+        """
         params: dict[str, str | int | bool] = {"limit": limit}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -272,9 +277,15 @@ class KubeClient:
             params["fieldSelector"] = field_selector
         items: list[T] = []
         list_type = ObjectList[resource.model]  # type: ignore[name-defined]
+        path = resource.path(namespace=namespace)
         while True:
-            response = await self.request("GET", resource.path(namespace=namespace), params=params)
-            page: ObjectList[T] = msgspec.json.decode(response.content, type=list_type)
+            response = await self.request("GET", path, params=params)
+            try:
+                page: ObjectList[T] = msgspec.json.decode(response.content, type=list_type)
+            except (msgspec.MsgspecError, RecursionError) as exc:
+                if unreadable is None:
+                    raise _undecodable(f"GET {path}", exc) from None
+                page = _per_item(response.content, resource.model, unreadable, path=path)
             items.extend(page.items)
             if not page.metadata.continue_:
                 page.items = items
@@ -299,7 +310,7 @@ class KubeClient:
             body=msgspec.json.encode(payload),
             limiter=limiter,
         )
-        return msgspec.json.decode(response.content, type=resource.model)
+        return _decode(response, resource.model)
 
     async def patch(
         self,
@@ -322,7 +333,7 @@ class KubeClient:
             idempotent=patch_type != "json",
             limiter=limiter,
         )
-        return msgspec.json.decode(response.content, type=resource.model)
+        return _decode(response, resource.model)
 
     async def delete(
         self,
@@ -356,6 +367,48 @@ class KubeClient:
 async def _close(http: httpx2.AsyncClient) -> None:
     with trio.CancelScope(shield=True):
         await http.aclose()
+
+
+def _decode(response: httpx2.Response, model: type[T]) -> T:
+    try:
+        return msgspec.json.decode(response.content, type=model)
+    except (msgspec.MsgspecError, RecursionError) as exc:
+        request = response.request
+        raise _undecodable(f"{request.method} {request.url.path}", exc) from None
+
+
+def _undecodable(what: str, exc: BaseException) -> InvalidInput:
+    return InvalidInput(f"{what}: the API server's answer does not decode: {exc}")
+
+
+def _per_item(
+    content: bytes,
+    model: type[T],
+    unreadable: list[tuple[ObjectMeta, InvalidInput]],
+    *,
+    path: str,
+) -> ObjectList[T]:
+    """A list page decoded one item at a time; undecodable items go to ``unreadable``."""
+    try:
+        raw = msgspec.json.decode(content, type=ObjectList[msgspec.Raw])
+    except (msgspec.MsgspecError, RecursionError) as exc:
+        raise _undecodable(f"GET {path}", exc) from None
+    items: list[T] = []
+    for item in raw.items:
+        try:
+            items.append(msgspec.json.decode(item, type=model))
+        except (msgspec.MsgspecError, RecursionError) as exc:
+            try:
+                meta = msgspec.json.decode(item, type=_MetadataOnly).metadata
+            except (msgspec.MsgspecError, RecursionError):
+                meta = ObjectMeta()
+            unreadable.append((meta, _undecodable(f"GET {path}: {meta.name or '?'}", exc)))
+    page: ObjectList[T] = ObjectList(metadata=raw.metadata, items=items)
+    return page
+
+
+class _MetadataOnly(msgspec.Struct):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
 
 
 def _query(params: Mapping[str, str | int | bool] | None) -> dict[str, str] | None:

@@ -41,6 +41,7 @@ __all__ = [
     "resolve_kubeconfig",
 ]
 
+MAX_KUBECONFIG_BYTES = 16 * 2**20  # real ones, certificates inlined, are a few KiB
 _SECTIONS = {"clusters": "cluster", "users": "user", "contexts": "context"}
 _AUTH_PROVIDER_ALTERNATIVES = {
     "gcp": "the gke-gcloud-auth-plugin exec plugin (gcloud components install "
@@ -136,6 +137,8 @@ def load_kubeconfig(paths: Path | str | Sequence[Path | str]) -> Kubeconfig:
 
 def _read_document(file: Path) -> Mapping[str, Any]:
     try:
+        if file.stat().st_size > MAX_KUBECONFIG_BYTES:
+            raise ConfigError(f"kubeconfig {file}: larger than {MAX_KUBECONFIG_BYTES} bytes")
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read kubeconfig {file}: {exc}") from exc

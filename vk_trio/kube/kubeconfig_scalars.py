@@ -64,6 +64,7 @@ ESCAPE_CODES: dict[str, int] = {"x": 2, "u": 4, "U": 8}
 """Escapes followed by that many hex digits."""
 
 Scalar = str | int | float | bool | None
+MAX_INT_BITS = 256  # far beyond any setting; a 20,000-bit int would break str() later on
 
 
 def resolve_plain(text: str) -> Scalar:
@@ -121,16 +122,20 @@ def _construct_int(text: str) -> int:
         if digits == "0":
             return 0
         if digits.startswith("0b"):
-            return sign * int(digits[2:], 2)
-        if digits.startswith("0x"):
-            return sign * int(digits[2:], 16)
-        if digits.startswith("0"):
-            return sign * int(digits, 8)
-        if ":" in digits:
-            return sign * int(_sexagesimal(digits.split(":"), number=int))
-        return sign * int(digits)
+            value = int(digits[2:], 2)
+        elif digits.startswith("0x"):
+            value = int(digits[2:], 16)
+        elif digits.startswith("0"):
+            value = int(digits, 8)
+        elif ":" in digits:
+            value = int(_sexagesimal(digits.split(":"), number=int))
+        else:
+            value = int(digits)
     except ValueError:
-        raise ValueError(f"{text!r} is not an integer") from None
+        raise ValueError(f"{text[:40]!r} is not an integer") from None
+    if value.bit_length() > MAX_INT_BITS:
+        raise ValueError(f"{text[:40]!r}... is an integer of more than {MAX_INT_BITS} bits")
+    return sign * value
 
 
 def _construct_float(text: str) -> float:

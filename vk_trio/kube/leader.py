@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import trio
 
 from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio.faults import FaultLog
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Lease
 from vk_trio.kube.resources import LEASES
@@ -31,6 +32,7 @@ RENEW_DEADLINE = 10.0
 RETRY_PERIOD = 2.0
 
 _log = get_logger("vk_trio.kube.leader")
+_faults = FaultLog()
 
 
 def default_identity() -> str:
@@ -100,8 +102,10 @@ class LeaderElector:
                 lease: Lease = await self.client.get(LEASES, self.name, namespace=self.namespace)
                 if lease.spec.holder_identity == self.identity:
                     await self._write(lease, holder="", duration=1, transitions=None)
-            except KubeError as exc:
-                _log.warning("could not release the leader lease: %s", exc)
+            except Exception as exc:
+                _faults.failed(
+                    "release", exc, log=_log, what="releasing the leader lease", routine=KubeError
+                )
 
     async def _keep(self, scope: trio.CancelScope) -> None:
         """Renew until renewals have failed for ``renew_deadline``; then stop leading."""
@@ -122,6 +126,9 @@ class LeaderElector:
             return await self._try_acquire_or_renew()
         except KubeError as exc:
             _log.debug("leader election attempt failed: %s", exc)
+            return False
+        except Exception as exc:  # a fault counts as a failed attempt, never as a crash
+            _faults.report("attempt", exc, log=_log, what="leader election attempt")
             return False
 
     async def _try_acquire_or_renew(self) -> bool:

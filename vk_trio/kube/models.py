@@ -386,6 +386,7 @@ class JobSpec(K):
     completions: int | None = None
     backoff_limit: int | None = None
     active_deadline_seconds: int | None = None
+    suspend: bool | None = None
 
 
 class JobStatus(K):

@@ -11,6 +11,12 @@ The discipline is client-go's reflector:
    410), go back to 1.
 
 The consumer is a callback, not an async generator, so cancellation stays structured.
+
+One object is never allowed to stop the feed: an object the model cannot decode is listed in
+``Synced.unreadable`` (its metadata, so a consumer knows it exists) or, in a watch event,
+skipped with a log line; a fault of the consumer's own on one event is logged (once, with its
+traceback) and the feed goes on. Without that, the same event is sent again after every
+reconnect, and every object behind it waits forever.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from typing import Generic, TypeVar
 import msgspec
 import trio
 
-from vk_trio.errors import Gone, KubeError, KubeStatusError, KubeTransportError
+from vk_trio.errors import Gone, InvalidInput, KubeError, KubeStatusError, KubeTransportError
+from vk_trio.faults import FaultLog
 from vk_trio.kube.client import KubeClient
-from vk_trio.kube.models import Status, WatchEvent
+from vk_trio.kube.models import ObjectMeta, Status, WatchEvent
 from vk_trio.kube.resources import Resource
+from vk_trio.logs import get_logger
 from vk_trio.pacing import Backoff
 
 T = TypeVar("T")
@@ -35,14 +43,27 @@ WATCH_TIMEOUT_SECONDS = 290  # server-side; a little under the apiserver's 5-min
 READ_SLACK_SECONDS = 30  # a stream silent for longer than timeout+slack is dead
 _raw_event = msgspec.json.Decoder(WatchEvent[msgspec.Raw])
 _status = msgspec.json.Decoder(Status)
+_log = get_logger("vk_trio.kube.watch")
+_faults = FaultLog()
+
+
+class _MetadataOnly(msgspec.Struct):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+
+
+_metadata = msgspec.json.Decoder(_MetadataOnly)
 
 
 @dataclass(frozen=True, slots=True)
 class Synced(Generic[T]):
-    """The complete current set, after a (re)list. Replace the cache with it."""
+    """The complete current set, after a (re)list. Replace the cache with it.
+
+    ``unreadable``: objects that exist but do not decode as the model (their metadata, and why).
+    """
 
     items: list[T]
     resource_version: str
+    unreadable: tuple[tuple[ObjectMeta, InvalidInput], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +93,11 @@ class WatchStats:
     duplicates_dropped: int = 0
     restarts: int = 0  # reconnects after a broken or ended stream
     relists_after_gone: int = 0
+    unreadable: int = 0  # objects that did not decode (listed or watched)
+    handler_faults: int = 0  # events the consumer failed on (logged, skipped)
 
 
-def _retry_after(exc: KubeError) -> float | None:
+def _retry_after(exc: Exception) -> float | None:
     return exc.retry_after if isinstance(exc, KubeStatusError) else None
 
 
@@ -109,20 +132,31 @@ async def watch_resource(
     while True:
         if gone_in_a_row > 1:  # the first 410 relists at once; repeated ones back off
             await trio.sleep(backoff.delay(gone_in_a_row - 2))
+        unreadable: list[tuple[ObjectMeta, InvalidInput]] = []
         try:
             listed = await client.list(
                 resource,
                 namespace=namespace,
                 field_selector=field_selector,
                 label_selector=label_selector,
+                unreadable=unreadable,
             )
-        except KubeError as exc:
+        except (KubeError, InvalidInput) as exc:
             await trio.sleep(backoff.delay(failures, retry_after=_retry_after(exc)))
             failures += 1
             continue
         stats.lists += 1
+        stats.unreadable += len(unreadable)
+        for meta, why in unreadable:
+            _faults.report(
+                f"{resource.plural}/{meta.uid}", why, log=_log, what="decoding", traceback=False
+            )
         cursor = _Cursor(listed.metadata.resource_version)
-        await handler(Synced(listed.items, cursor.resource_version))
+        try:
+            await handler(Synced(listed.items, cursor.resource_version, tuple(unreadable)))
+        except Exception as exc:  # the consumer's fault: logged; the watch goes on
+            stats.handler_faults += 1
+            _faults.report(f"synced/{resource.plural}", exc, log=_log, what="handling a list")
         if not started:
             task_status.started()
             started = True
@@ -222,7 +256,10 @@ async def _deliver(
         if status.code == 410:
             raise Gone(status.message, reason=status.reason)
         raise KubeTransportError(f"watch error {status.code}: {status.message}")
-    obj = decoder.decode(event.object)
+    try:
+        obj = decoder.decode(event.object)
+    except (msgspec.MsgspecError, RecursionError) as exc:
+        return _skip_undecodable(event, exc, last_rv=last_rv, stats=stats)
     rv: str = obj.metadata.resource_version  # type: ignore[attr-defined]
     if event.type == "BOOKMARK":
         return rv if _rv(rv) > _rv(last_rv) else last_rv
@@ -230,5 +267,25 @@ async def _deliver(
         stats.duplicates_dropped += 1
         return last_rv
     stats.events += 1
-    await handler(Changed(event.type, obj, rv))
+    try:
+        await handler(Changed(event.type, obj, rv))
+    except Exception as exc:  # the consumer's fault on one event must not stall the feed
+        stats.handler_faults += 1
+        uid = obj.metadata.uid  # type: ignore[attr-defined]
+        _faults.report(f"handler/{uid}", exc, log=_log, what=f"handling a {event.type} event")
     return rv
+
+
+def _skip_undecodable(
+    event: WatchEvent[msgspec.Raw], exc: BaseException, *, last_rv: str, stats: WatchStats
+) -> str:
+    """Log an object we cannot decode and move past it (its resourceVersion, when readable)."""
+    stats.unreadable += 1
+    try:
+        meta = _metadata.decode(event.object).metadata
+    except (msgspec.MsgspecError, RecursionError):
+        meta = ObjectMeta()
+    why = InvalidInput(f"watch {event.type} {meta.namespace}/{meta.name}: does not decode: {exc}")
+    _faults.report(f"watch/{meta.uid}", why, log=_log, what="decoding", traceback=False)
+    rv = meta.resource_version
+    return rv if _rv(rv) > _rv(last_rv) else last_rv

@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio.faults import FaultLog
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.resources import LEASES
 from vk_trio.kube.timefmt import micro_time, utcnow
@@ -28,6 +29,7 @@ RENEW_INTERVAL = 10.0
 STATUS_INTERVAL = 60.0
 
 _log = get_logger("vk_trio.node")
+_faults = FaultLog()
 
 
 class LeaseStats:
@@ -80,13 +82,14 @@ async def run_lease(
     while True:
         try:
             await renew_lease(client, state)
-        except KubeError as exc:
+        except Exception as exc:  # a renewal that fails is retried, whatever failed it
             stats.failures += 1
-            _log.warning("lease renewal failed: %s", exc)
+            _faults.failed("lease", exc, log=_log, what="lease renewal", routine=KubeError)
             await trio.sleep(backoff.delay(failures))
             failures += 1
             continue
         failures = 0
+        _faults.clear("lease")
         stats.renewals += 1
         stats.last_renewed = trio.current_time()
         if not started:
@@ -113,7 +116,9 @@ async def run_status_heartbeat(
         except NotFound:
             try:
                 await registrar.ensure()
-            except KubeError as exc:
-                _log.warning("re-registering the node failed: %s", exc)
-        except KubeError as exc:
-            _log.warning("node status heartbeat failed: %s", exc)
+            except Exception as exc:
+                _faults.failed(
+                    "register", exc, log=_log, what="re-registering the node", routine=KubeError
+                )
+        except Exception as exc:
+            _faults.failed("status", exc, log=_log, what="node status heartbeat", routine=KubeError)

@@ -22,6 +22,7 @@ import trio
 from vk_trio import __version__
 from vk_trio.config import Config
 from vk_trio.errors import Conflict, Forbidden, KubeError, NotFound
+from vk_trio.faults import FaultLog
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Node
 from vk_trio.kube.resources import NODES
@@ -30,6 +31,7 @@ from vk_trio.kube.watch import Changed, Synced, watch_resource
 from vk_trio.logs import get_logger
 
 _log = get_logger("vk_trio.node")
+_faults = FaultLog()
 
 PRESSURE_CONDITIONS = (
     ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -82,22 +84,39 @@ class NodeState:
     ready: bool = False  # the pod controller runs: report Ready
     generation: int = 0  # bumped on every (re)registration
     changed: trio.Event = field(default_factory=trio.Event)
+    # Conditions of our own beyond Ready and the pressures (e.g. the clouds' health), by type:
+    # (status "True"/"False", reason, message). Set them, then touch().
+    conditions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def touch(self) -> None:
         self.changed.set()
         self.changed = trio.Event()
 
 
-def node_labels(config: Config) -> dict[str, str]:
-    return {
+def providers_label(config: Config) -> str:
+    """The node's clouds as one label value: ``runpod.vastai`` (commas are not allowed)."""
+    return ".".join(config.providers)
+
+
+def node_labels(config: Config, *, simulated: tuple[str, ...] = ()) -> dict[str, str]:
+    """The seeds' labels, and what the node fronts: ``vk-trio.io/provider`` (the first cloud,
+    as before several clouds), ``vk-trio.io/providers`` (all of them), one
+    ``cloud.vk-trio.io/<name>`` per cloud for node selectors, and ``vk-trio.io/simulated`` naming
+    the clouds that are not real (the fake, embedded simulators), so none passes for a cloud."""
+    labels = {
         "type": "virtual-kubelet",
         "kubernetes.io/role": "agent",
         "kubernetes.io/hostname": config.node_name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
         "node.kubernetes.io/exclude-from-external-load-balancers": "true",
-        "vk-trio.io/provider": config.provider,
+        "vk-trio.io/provider": next(iter(config.providers), ""),
+        "vk-trio.io/providers": providers_label(config),
     }
+    labels |= {f"cloud.vk-trio.io/{name}": "true" for name in config.providers}
+    if simulated:
+        labels["vk-trio.io/simulated"] = ".".join(simulated)
+    return labels
 
 
 # NodeRestriction lets a node set on itself, in the kubernetes.io and k8s.io domains, only these
@@ -150,6 +169,7 @@ def node_status(
     node_ip: str,
     hostname: bool = False,
     kubelet_port: int | None = None,
+    extra: dict[str, tuple[str, str, str]] | None = None,
 ) -> dict[str, Any]:
     now = kube_time(utcnow())
     conditions = [
@@ -171,6 +191,16 @@ def node_status(
             "lastHeartbeatTime": now,
         }
     )
+    for kind, (status, reason, message) in sorted((extra or {}).items()):
+        conditions.append(
+            {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastHeartbeatTime": now,
+            }
+        )
     capacity = node_capacity(config)
     return {
         "capacity": capacity,
@@ -191,7 +221,7 @@ def node_status(
             "bootID": "",
             "kernelVersion": platform.release(),
             "osImage": f"vk-trio {config.provider}",
-            "containerRuntimeVersion": f"{config.provider}://cloud",
+            "containerRuntimeVersion": f"{providers_label(config)}://cloud",
             "kubeletVersion": f"v1.37.1-vk-trio-{__version__}",
             "kubeProxyVersion": "",
             "operatingSystem": "linux",
@@ -201,9 +231,14 @@ def node_status(
 
 
 def node_object(
-    config: Config, *, node_ip: str, hostname: bool = False, labels: dict[str, str] | None = None
+    config: Config,
+    *,
+    node_ip: str,
+    hostname: bool = False,
+    simulated: tuple[str, ...] = (),
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"providerID": f"vk-trio://{config.provider}/{config.node_name}"}
+    spec: dict[str, Any] = {"providerID": f"vk-trio://{providers_label(config)}/{config.node_name}"}
     taint = config.taint_parts()
     if taint is not None:
         key, value, effect = taint
@@ -211,7 +246,7 @@ def node_object(
     return {
         "metadata": {
             "name": config.node_name,
-            "labels": node_labels(config) if labels is None else labels,
+            "labels": node_labels(config, simulated=simulated) if labels is None else labels,
         },
         "spec": spec,
         "status": node_status(config, ready=False, node_ip=node_ip, hostname=hostname),
@@ -231,12 +266,14 @@ class NodeRegistrar:
         config: Config,
         state: NodeState,
         *,
+        simulated: tuple[str, ...] = (),
         labeller: KubeClient | None = None,
     ) -> None:
         self.client = client
         self.labeller = labeller
         self.config = config
         self.state = state
+        self.simulated = simulated
         self.node_ip = config.node_ip or default_node_ip(client.server)
         self.hostname = False  # set by ensure(): only a name that resolves to node_ip
         self.kubelet_port = config.kubelet_port  # the bound port, once the kubelet API listens
@@ -261,7 +298,7 @@ class NodeRegistrar:
         """Create the Node. As a node identity (a labeller is given, or the API server refuses
         labels, as NodeRestriction does for a kubeconfig holding a node certificate) it carries
         only the labels a node may set on itself; the others are set by the labeller."""
-        labels = node_labels(self.config)
+        labels = node_labels(self.config, simulated=self.simulated)
         own = labels if self.labeller is None else _settable(labels)
         try:
             node = await self._create_with(own)
@@ -315,6 +352,7 @@ class NodeRegistrar:
             node_ip=self.node_ip,
             hostname=self.hostname,
             kubelet_port=self.kubelet_port,
+            extra=self.state.conditions,
         )
         # addresses merge by type; replace the list so a Hostname we no longer publish goes
         status["addresses"] = [{"$patch": "replace"}, *status["addresses"]]
@@ -358,7 +396,13 @@ async def _retrying(action: Callable[[], Any], *, delay: float = 1.0) -> None:
         try:
             await action()
             return
-        except KubeError as exc:
-            _log.warning("retrying in %.0fs: %s", delay, exc)
+        except Exception as exc:  # whatever failed, the node must come back
+            _faults.failed(
+                "ensure",
+                exc,
+                log=_log,
+                what=f"registering the node (retry in {delay:.0f}s)",
+                routine=KubeError,
+            )
             await trio.sleep(delay)
             delay = min(delay * 2, 30)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from vk_trio.kube.models import Pod
 from vk_trio.pods.record import Terminated
-from vk_trio.providers.base import Instance, InstanceState
+from vk_trio.providers.base import Exit, Instance, InstanceState
 
 CRASHLOOP_INITIAL = 10.0
 CRASHLOOP_MAX = 300.0
@@ -34,15 +34,18 @@ def should_restart(restart_policy: str, exit_code: int) -> bool:
 
 def terminated_from(instance: Instance, *, now: datetime) -> Terminated:
     """How an EXITED or FAILED instance ended, as a container state."""
+    exit_code = instance.exit_code
+    if exit_code is not None and not -(2**31) <= exit_code < 2**31:
+        exit_code = None  # a status field is int32: a code beyond it is no code we can show
     if instance.state is InstanceState.FAILED:
-        code = instance.exit_code if instance.exit_code is not None else 128
+        code = exit_code if exit_code is not None else 128
         reason = "ContainerCannotRun" if instance.started_at is None else "Error"
         message = instance.message or "the provider reported the instance failed"
-    elif instance.exit_code is None:
+    elif exit_code is None:
         code, reason = 1, "Error"
         message = instance.message or "the container exited; its exit code is unknown"
     else:
-        code = instance.exit_code
+        code = exit_code
         reason = "Completed" if code == 0 else "Error"
         message = instance.message
     return Terminated(
@@ -52,6 +55,24 @@ def terminated_from(instance: Instance, *, now: datetime) -> Terminated:
         started_at=instance.started_at,
         finished_at=instance.finished_at or now,
         instance_id=instance.instance_id,
+        provider=instance.provider,
+    )
+
+
+def ended_in_place(end: Exit, instance_id: str, *, now: datetime) -> Terminated:
+    """A run that ended on an instance that restarted the container itself (lastState)."""
+    if end.code is None:
+        code, reason = 1, "Error"
+        message = "the container exited and was restarted; its exit code is unknown"
+    else:
+        code, reason, message = end.code, "Completed" if end.code == 0 else "Error", ""
+    return Terminated(
+        exit_code=code,
+        reason=reason,
+        message=message,
+        started_at=end.started_at,
+        finished_at=end.finished_at or now,
+        instance_id=instance_id,
     )
 
 
@@ -64,10 +85,11 @@ def lost(instance: Instance, *, now: datetime) -> Terminated:
         started_at=instance.started_at,
         finished_at=now,
         instance_id=instance.instance_id,
+        provider=instance.provider,
     )
 
 
-def lost_unseen(instance_id: str, *, now: datetime) -> Terminated:
+def lost_unseen(instance_id: str, *, now: datetime, provider: str = "") -> Terminated:
     """An instance the pod's status named before a restart of the agent, that no provider list
     shows any more: it ended while nobody watched, so its exit code is unknown (137)."""
     return Terminated(
@@ -76,6 +98,7 @@ def lost_unseen(instance_id: str, *, now: datetime) -> Terminated:
         message=f"instance {instance_id} disappeared from the provider while vk-trio was down",
         finished_at=now,
         instance_id=instance_id,
+        provider=provider,
     )
 
 

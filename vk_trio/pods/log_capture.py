@@ -23,7 +23,7 @@ from vk_trio.providers.base import (
     LogOptions,
     Provider,
 )
-from vk_trio.providers.log_markers import is_exit_marker
+from vk_trio.providers.exit_marker import looks_like as is_exit_marker
 
 CAPTURE_SECONDS = 10.0
 _LINE_OVERHEAD = 32  # a stored line's timestamp and separators, roughly

@@ -38,6 +38,7 @@ Quantity = str | int | float  # what kube/models.py decodes from resources.reque
 
 MAX_EXPONENT = 1000  # a guard: 1e1000000000 would be a billion-digit integer
 MAX_DIGITS = 1000
+MAX_GB = 1e15  # a petabyte of petabytes: beyond it a quantity is no size, only an overflow
 _NANO = 10**9
 _INT64_MAX = 2**63 - 1
 
@@ -109,7 +110,10 @@ def mb(value: Quantity) -> int:
 def gb(value: Quantity) -> float:
     """Decimal gigabytes (10⁹ bytes), the unit of ``Requirements.disk_gb``; a provider rounds
     up to its own granularity ("16Gi" → 17.179869184, "20G" → 20.0)."""
-    return float(_amount(value) / 10**9)
+    amount = _amount(value) / 10**9
+    if amount > MAX_GB:  # float() would overflow for "1e400", and no disk is this big
+        raise ValueError(f"invalid quantity {_quote(_text(value))}: more than {MAX_GB:g} GB")
+    return float(amount)
 
 
 def _amount(value: Quantity) -> Fraction:

@@ -8,6 +8,15 @@ Semantics (client-go's workqueue, minus its failure modes):
   an earlier plain ``add`` still wins;
 * no retry budget: a key is never dropped because it failed too often (the VK library's
   "Pending/ProviderFailed forever" bug comes from exactly that).
+
+Waking workers. Idle workers park in a ``trio.lowlevel.ParkingLot`` (the primitive under
+``trio.Condition``), and every key that becomes ready unparks exactly one of them, so a ready
+key never waits while a worker is idle, and an add costs one wakeup rather than a herd of 256.
+One idle worker at a time keeps the clock instead: it sleeps until the earliest delayed key is
+due (``add_after`` moves its alarm earlier) and is woken for a ready key only when no other
+worker is parked. (The first version gave each idle worker a fresh Event in one attribute, so
+an add woke only the worker that went idle last: with one slow key in flight, every other key
+waited for the next delayed key to fall due; issue 10.)
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ class WorkQueue:
         self._delayed: list[tuple[float, int, str]] = []
         self._due: dict[str, float] = {}
         self._seq = 0
-        self._wakeup = trio.Event()
+        self._parked = trio.lowlevel.ParkingLot()  # idle workers waiting for a ready key
+        self._clock: trio.CancelScope | None = None  # the idle worker waiting for a due key
+        self._summoned = False  # a parked worker was woken to keep the clock
         self._closing = False
         self._idle = trio.Event()
 
@@ -46,7 +57,7 @@ class WorkQueue:
         if key not in self._queued:
             self._queued.add(key)
             self._ready.append(key)
-            self._wake()
+            self._wake_one()
 
     def add_after(self, key: str, delay: float) -> None:
         if delay <= 0:
@@ -58,10 +69,24 @@ class WorkQueue:
         self._due[key] = when
         self._seq += 1
         heapq.heappush(self._delayed, (when, self._seq, key))
-        self._wake()
+        if self._clock is not None:
+            self._clock.deadline = min(self._clock.deadline, when)
+        else:
+            self._want_clock()
 
-    def _wake(self) -> None:
-        self._wakeup.set()
+    def _wake_one(self) -> None:
+        """A key became ready: one idle worker (if there is one) comes to take it."""
+        if self._parked:
+            self._parked.unpark()
+        elif self._clock is not None:
+            self._clock.cancel()
+            self._clock = None  # it is on its way; it will not be counted twice
+
+    def _want_clock(self) -> None:
+        """Delayed keys need someone watching the clock: a parked worker takes the role."""
+        if self._clock is None and not self._summoned and self._delayed and self._parked:
+            self._summoned = True
+            self._parked.unpark()
 
     def _promote_due(self) -> float:
         """Move due delayed keys to the ready queue; return the next due time."""
@@ -78,19 +103,32 @@ class WorkQueue:
             self.add(key)
         return math.inf
 
+    def _take(self) -> str:
+        key = self._ready.popleft()
+        self._queued.discard(key)
+        self._active.add(key)
+        return key
+
     async def get(self) -> str:
         while True:
             if self._closing:
                 await trio.sleep_forever()
+            self._summoned = False  # whoever was woken for the clock is (or was) here
             next_due = self._promote_due()
             if self._ready:
-                key = self._ready.popleft()
-                self._queued.discard(key)
-                self._active.add(key)
+                key = self._take()
+                self._want_clock()  # it may have been the clock's keeper
                 return key
-            self._wakeup = trio.Event()
-            with trio.move_on_at(next_due):
-                await self._wakeup.wait()
+            if self._clock is None:
+                with trio.CancelScope(deadline=next_due) as clock:
+                    self._clock = clock
+                    try:
+                        await trio.sleep_forever()
+                    finally:
+                        if self._clock is clock:
+                            self._clock = None
+            else:
+                await self._parked.park()
 
     def done(self, key: str) -> None:
         self._active.discard(key)
@@ -103,7 +141,9 @@ class WorkQueue:
     async def drain(self) -> None:
         """Hand out no more keys and wait until no key is being worked on (shutdown)."""
         self._closing = True
-        self._wake()
+        self._parked.unpark_all()
+        if self._clock is not None:
+            self._clock.cancel()
         while self._active:
             self._idle = trio.Event()
             await self._idle.wait()

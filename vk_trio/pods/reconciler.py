@@ -8,35 +8,47 @@ work queue guarantees one ``sync`` per pod at a time; every path that has to com
 
 Money is data: every path that ends a pod (finished, failed, deleted, force-deleted, deadline)
 deletes its instances, and an instance whose pod no longer exists is deleted by status_sync.
+Every rental and termination is logged at info level (pod, instance, GPU, $/h, billed time), so
+an operator can follow the money in the daemon's own log.
+
+Fault isolation: ``sync`` never lets an ``Exception`` out; pods/failures.py retries it and,
+for anything but a KubeError or CloudError, names it on the pod (Event and condition). The
+other pods never notice; ``trio.Cancelled`` and other BaseExceptions pass through untouched.
+
+Admission: a pod the node's capacity cannot hold (pods/admission.py) is Failed the way the
+kubelet rejects it (``OutOfnvidia.com/gpu``...), before anything is rented.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import trio
 
-from vk_trio.errors import Conflict, KubeError, NotFound
+from vk_trio.errors import Conflict, NotFound
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.events import EventRecorder
 from vk_trio.kube.models import Pod
 from vk_trio.kube.resources import PODS
 from vk_trio.kube.timefmt import utcnow
-from vk_trio.logs import pod_logger
+from vk_trio.logs import forget_pod, get_logger
 from vk_trio.metrics import Histogram
-from vk_trio.pods import lifecycle
+from vk_trio.pods import audit, lifecycle
+from vk_trio.pods.admission import REJECTED_PREFIX, Admission
 from vk_trio.pods.cache import PodCache
+from vk_trio.pods.failures import Failures
 from vk_trio.pods.instances import InstanceView
 from vk_trio.pods.log_capture import keep_log
 from vk_trio.pods.provisioning import Provisioner
 from vk_trio.pods.queue import WorkQueue
 from vk_trio.pods.record import PodRecord, Waiting
-from vk_trio.pods.recovery import record_from_pod
+from vk_trio.pods.recovery import ATTEMPT_ANNOTATION, record_from_pod
 from vk_trio.pods.retained_logs import RetainedLogs
 from vk_trio.pods.status import pod_status, status_patch
-from vk_trio.providers.base import CloudError, Instance, InstanceState, Provider
+from vk_trio.providers.base import Instance, InstanceState, Provider
 
 DELETE_POLL = 1.0  # while waiting for an instance to be gone
 PROVISIONING_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
@@ -67,6 +79,7 @@ class Reconciler:
         provisioner: Provisioner,
         node_ip: str,
         poke: Poke,
+        admission: Admission | None = None,
         retained: RetainedLogs | None = None,
     ) -> None:
         self.client = client
@@ -78,8 +91,12 @@ class Reconciler:
         self.provisioner = provisioner
         self.node_ip = node_ip
         self.poke = poke
+        self.admission = admission
         self.retained = retained  # ended attempts' logs, for kubectl logs (api/)
         self.records: dict[str, PodRecord] = {}
+        self.failures = Failures(
+            queue=queue, events=events, records=self.records, write_status=self._write_status
+        )
         # first-seen → first Running, per pod (the user's "how long until my GPU runs")
         self.provisioning = Histogram(PROVISIONING_BUCKETS)
 
@@ -103,13 +120,18 @@ class Reconciler:
             if lifecycle.is_terminal_phase(pod.status.phase):
                 continue
             inst = record.instance
+            if inst is None and record.retry_pending:
+                continue  # waiting for capacity (or a fix): nothing to see until its own retry
             if inst is None or inst.state is not InstanceState.RUNNING or not inst.ready:
                 return True
         return bool(self.view.pod_uids() and not self.records)
 
     async def sync(self, uid: str) -> None:
-        """The queue's worker: never raises for a retryable problem, it reschedules."""
+        """The queue's worker: never raises an Exception; whatever failed is retried later."""
         pod = self.cache.get(uid)
+        held = self.records.get(uid)
+        if held is not None:
+            held.fault = None  # this attempt's outcome decides the condition
         try:
             if pod is None:
                 await self._sync_gone(uid)
@@ -117,16 +139,20 @@ class Reconciler:
                 await self._sync_deletion(pod)
             else:
                 await self._sync_active(pod)
-        except (KubeError, CloudError) as exc:
-            meta = pod.metadata if pod is not None else None
-            log = pod_logger(meta.namespace, meta.name, uid) if meta else pod_logger("", "", uid)
-            log.warning("reconcile failed, retrying: %s", exc)
-            self.queue.add_after(uid, getattr(exc, "retry_after", None) or 2.0)
+        except Exception as exc:  # never Cancelled: that is no Exception (faults.py)
+            await self.failures.failed(uid, pod, exc)
+        else:
+            self.failures.succeeded(uid)
 
     # --- pods that are gone from the API ---------------------------------------------------
 
     async def _sync_gone(self, uid: str) -> None:
         """Force-deleted (or finished and deleted): no instance may outlive it."""
+        unreadable = self.cache.unreadable(uid)
+        if unreadable is not None:  # it exists, we just cannot read it: hands off its instance
+            name = f"{unreadable.namespace}/{unreadable.name}"
+            _log.debug("pod %s (%s) cannot be decoded; waiting for a readable version", name, uid)
+            return
         alive = await self._delete_instances(self.view.for_pod(uid))
         if self.retained is not None:
             self.retained.drop_pod(uid)
@@ -134,14 +160,16 @@ class Reconciler:
             self.queue.add_after(uid, DELETE_POLL)
         else:
             self.records.pop(uid, None)
+            forget_pod(uid)
 
     async def _delete_instances(self, instances: list[Instance]) -> bool:
         """Ask the provider to delete each; True while any is still listed."""
         still_listed = False
         for inst in instances:
-            if inst.state is not InstanceState.TERMINATING:
+            if inst.state is not InstanceState.TERMINATING and self.view.may_delete(inst):
                 await self.provider.delete(inst.instance_id)
                 self.view.note_deleted(inst)
+                audit.terminating(inst, self.cache.get(inst.pod_uid))
             still_listed = True
         if still_listed:
             self.poke()
@@ -193,6 +221,15 @@ class Reconciler:
         if lifecycle.is_terminal_phase(pod.status.phase):
             await self._retire(pod, self.view.for_pod(uid))  # a finished pod pays nothing
             return
+        if self.admission is not None and not self.admission.decided(uid):
+            self.admission.admit([pod])  # the watch's admission failed for it: decide it here
+        rejection = self.admission.rejection(uid) if self.admission is not None else None
+        if rejection is not None and record.failure is None and record.instance is None:
+            record.failure = Waiting(
+                reason=rejection.reason, message=REJECTED_PREFIX + rejection.message
+            )
+            record.waiting = None
+            await self.events.warning(pod, rejection.reason, rejection.message)
         if record.final is None and record.failure is None:
             await self._advance(pod, record, now)
         await self._write_status(pod, record, now)
@@ -231,6 +268,7 @@ class Reconciler:
             record.attempt, current.attempt
         )  # adopted after a restart of the agent
         record.instance = current
+        await self._count_in_place(pod, record, current, now)
         record.lost_id = ""
         if not self.view.is_pending(current.instance_id):
             record.seen_listed = True
@@ -251,6 +289,40 @@ class Reconciler:
         elif current.state is not InstanceState.TERMINATING:
             record.waiting = Waiting(reason="ContainerCreating", message=current.message)
 
+    async def _count_in_place(
+        self, pod: Pod, record: PodRecord, inst: Instance, now: datetime
+    ) -> None:
+        """Restarts the instance did itself (RunPod restarts a container, the Vast.ai wrapper
+        restarts its program): restartCount, lastState and a BackOff Event, as a kubelet's
+        restart gives. An adopted instance's earlier restarts are already in restartCount."""
+        seen_id, counted = record.in_place
+        if seen_id != inst.instance_id:
+            counted = inst.restarts
+            record.in_place = (inst.instance_id, counted)
+        last = record.last_terminated
+        if inst.restarts <= counted:
+            if inst.last_exit is not None and inst.last_exit.code is not None and last:
+                ended = lifecycle.ended_in_place(inst.last_exit, inst.instance_id, now=now)
+                same = (last.exit_code, last.message) == (ended.exit_code, ended.message)
+                if last.instance_id == inst.instance_id and not same:
+                    record.last_terminated = ended  # its code was read after it was counted
+            return
+        new = inst.restarts - counted
+        record.in_place = (inst.instance_id, inst.restarts)
+        record.restarts += new
+        code = "an unknown code"
+        if inst.last_exit is not None:
+            ended = lifecycle.ended_in_place(inst.last_exit, inst.instance_id, now=now)
+            record.last_terminated = ended
+            code = f"code {ended.exit_code}" if inst.last_exit.code is not None else code
+        name = pod.spec.containers[0].name if pod.spec.containers else "main"
+        await self.events.warning(
+            pod,
+            "BackOff",
+            f"Back-off restarting container {name} in pod {pod.metadata.name}: it exited with "
+            f"{code} and was restarted on {inst.instance_id} (restart {record.restarts})",
+        )
+
     async def _announce_created(self, pod: Pod, record: PodRecord, inst: Instance) -> None:
         """The kubelet's Created, once per attempt, when the instance has its container."""
         iid = inst.instance_id
@@ -266,7 +338,9 @@ class Reconciler:
         if held is not None and held.attempt == record.attempt and record.seen_listed:
             record.final = lifecycle.lost(held, now=now)
         elif held is None and record.lost_id:  # it was running before our restart, now gone
-            record.final = lifecycle.lost_unseen(record.lost_id, now=now)
+            record.final = lifecycle.lost_unseen(
+                record.lost_id, now=now, provider=record.lost_provider
+            )
         if record.final is not None:
             record.failure = Waiting(reason="InstanceLost", message=record.final.message)
             await self.events.warning(pod, "Failed", record.final.message)
@@ -275,14 +349,35 @@ class Reconciler:
             self.queue.add_after(uid, record.backoff_until - trio.current_time())
             return
         record.backoff_until = None
-        outcome = await self.provisioner.provision(pod, record)
+        outcome = await self.provisioner.provision(pod, record, wanted=self._wants(uid))
+        record.retry_pending = outcome.instance is None and outcome.retry_in is not None
         if outcome.instance is not None:
             self.view.note_created(outcome.instance)
             record.instance = outcome.instance
+            record.in_place = (outcome.instance.instance_id, 0)
             record.seen_listed = False
             self.poke()
         elif outcome.retry_in is not None:
             self.queue.add_after(uid, outcome.retry_in)
+        else:
+            self.queue.add(uid)  # aborted (the pod went away) or failed: look at it again
+
+    def _wants(self, uid: str) -> Callable[[], bool]:
+        """Asked before each create after a wait: is the pod still there, and not deleted?"""
+
+        def still_wanted() -> bool:
+            pod = self.cache.get(uid)
+            record = self.records.get(uid)
+            if pod is None or record is None or record.final or record.failure:
+                return False
+            left = lifecycle.deadline_remaining(pod, start=record.start_time, now=utcnow())
+            return (
+                pod.metadata.deletion_timestamp is None
+                and not lifecycle.is_terminal_phase(pod.status.phase)
+                and (left is None or left > 0)
+            )
+
+        return still_wanted
 
     async def _ended(self, pod: Pod, record: PodRecord, inst: Instance, now: datetime) -> None:
         ended = lifecycle.terminated_from(inst, now=now)
@@ -298,6 +393,7 @@ class Reconciler:
         delay = lifecycle.crashloop_delay(record.crash_streak)
         record.last_terminated = ended
         record.attempt += 1
+        record.restarts += 1
         record.instance = None
         record.seen_listed = False
         record.backoff_until = trio.current_time() + delay
@@ -328,6 +424,8 @@ class Reconciler:
         new = pod_status(pod, record, now=now, host_ip=self.node_ip, provider=self.provider.name)
         patch = status_patch(pod.status, new)
         wanted = dict(record.instance.annotations) if record.instance is not None else {}
+        if record.restarts != record.attempt:  # restarts in place: recovery needs the attempt
+            wanted[ATTEMPT_ANNOTATION] = str(record.attempt)
         stale = {k: v for k, v in wanted.items() if pod.metadata.annotations.get(k) != v}
         if stale:
             patch = {**(patch or {}), "metadata": {"annotations": stale}}
@@ -340,6 +438,9 @@ class Reconciler:
                 subresource="status",
             )
             self.cache.update(updated)
+
+
+_log = get_logger("vk_trio.pods.reconciler")
 
 
 def _choose_current(instances: list[Instance], record: PodRecord) -> Instance | None:

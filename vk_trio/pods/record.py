@@ -24,6 +24,7 @@ class Terminated:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     instance_id: str = ""
+    provider: str = ""  # the instance's cloud (empty: the node's provider), containerID scheme
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,7 +39,10 @@ class Waiting:
 @dataclass(kw_only=True, slots=True)  # one per pod: no __dict__
 class PodRecord:
     uid: str
-    attempt: int = 0  # how many times the container was restarted (== restartCount)
+    attempt: int = 0  # instances rented for the pod before the current one (its key's attempt)
+    restarts: int = 0  # restartCount: new attempts, plus restarts in place on an instance
+    # (instance id, its in-place restarts already counted in ``restarts``)
+    in_place: tuple[str, int] = ("", 0)
     instance: Instance | None = None  # the current attempt's instance, as last listed
     waiting: Waiting | None = None  # set while there is no running instance
     last_terminated: Terminated | None = None  # the previous attempt's end (lastState)
@@ -48,6 +52,9 @@ class PodRecord:
     backoff_until: float | None = None  # trio time before which no restart is attempted
     # A user-fixable problem (e.g. an invalid annotation) shown as a pod condition.
     problem: Waiting | None = None
+    # The last reconcile of this pod failed unexpectedly (a fault, vk_trio/faults.py): shown as
+    # the condition vk-trio.io/Reconciled=False until a reconcile succeeds again.
+    fault: Waiting | None = None
     failures: int = 0  # consecutive failed provisioning attempts (drives the retry backoff)
     crash_streak: int = 0  # consecutive short-lived runs (drives CrashLoopBackOff)
     seen_listed: bool = False  # the current instance appeared in a provider list at least once
@@ -56,4 +63,6 @@ class PodRecord:
     # The pod's status named an instance (containerID) when this record was rebuilt after a
     # restart: if no provider list shows it, it vanished while the agent was not watching.
     lost_id: str = ""
+    lost_provider: str = ""  # the scheme of that containerID (the cloud it ran on)
     seen_at: float | None = None  # trio time this agent first saw the pod (provisioning latency)
+    retry_pending: bool = False  # no instance, a provisioning retry is due: not "transitioning"

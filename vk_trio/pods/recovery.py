@@ -3,8 +3,10 @@
 The agent keeps no state of its own. After a restart, each pod's record is rebuilt from the
 pod's status (restartCount, lastState, startTime, a terminal state we had already written) and
 its instance is adopted from the provider's list by the tag that carries the pod UID and the
-attempt. Instances tagged with this node whose pod no longer exists are deleted by the status
-loop once the pod cache has synced; untagged instances are never listed, so never touched.
+attempt. restartCount also counts restarts in place on one instance, so once the two differ the
+attempt is kept in the pod's ``vk-trio.io/attempt`` annotation (written with the status).
+Instances tagged with this node whose pod no longer exists are deleted by the status loop once
+the pod cache has synced; untagged instances are never listed, so never touched.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from datetime import datetime
 from vk_trio.kube.models import ContainerStateTerminated, Pod
 from vk_trio.pods.record import PodRecord, Terminated
 
+ATTEMPT_ANNOTATION = "vk-trio.io/attempt"
+
 
 def _terminated(state: ContainerStateTerminated) -> Terminated:
+    scheme, sep, _ = state.container_id.partition("://")
     return Terminated(
         exit_code=state.exit_code,
         reason=state.reason or ("Completed" if state.exit_code == 0 else "Error"),
@@ -23,6 +28,7 @@ def _terminated(state: ContainerStateTerminated) -> Terminated:
         started_at=state.started_at,
         finished_at=state.finished_at,
         instance_id=state.container_id.split("://", 1)[-1],
+        provider=scheme if sep else "",
     )
 
 
@@ -31,13 +37,16 @@ def record_from_pod(pod: Pod, *, now: datetime) -> PodRecord:
     statuses = pod.status.container_statuses
     if statuses:
         status = statuses[0]
-        record.attempt = status.restart_count
+        record.restarts = status.restart_count
+        written = pod.metadata.annotations.get(ATTEMPT_ANNOTATION, "")
+        valid = written.isascii() and written.isdigit() and len(written) <= 9
+        record.attempt = min(int(written), status.restart_count) if valid else status.restart_count
         if status.last_state.terminated is not None:
             record.last_terminated = _terminated(status.last_state.terminated)
         if status.state.terminated is not None and pod.status.phase in ("Succeeded", "Failed"):
             record.final = _terminated(status.state.terminated)
         elif status.state.running is not None and "://" in status.container_id:
-            record.lost_id = status.container_id.split("://", 1)[1]
+            record.lost_provider, _, record.lost_id = status.container_id.partition("://")
             # Created and Started were recorded before the restart: not again for this run
             record.announced = f"started:{record.lost_id}"
     return record

@@ -16,7 +16,13 @@ kubelet_pods.go, status_manager.go) wherever a cloud instance allows it:
   place; lastTransitionTime moves only when a status flips.
 * ``vk-trio.io/ProviderReady`` (ours, domain-qualified because bare types are Kubernetes'):
   False with ``record.problem`` (e.g. an invalid annotation) as reason/message, else True.
-* containerID is ``<provider>://<instance id>``; imageID is the image the provider says it
+* ``vk-trio.io/Reconciled`` (ours): False with ``record.fault`` when the last reconcile of the
+  pod failed unexpectedly (named, retried with backoff), True again once one succeeds; a pod
+  that never had a fault does not carry it.
+* every message is cut to ``MAX_MESSAGE`` characters: a cloud's or a registry's words end up
+  here, and a status must stay far below the API server's object size limit.
+* containerID is ``<provider>://<instance id>`` (the instance's own cloud on a node that fronts
+  several); imageID is the image the provider says it
   runs (no digest invented, no scheme: tools parse it as an image reference). podIP is the
   instance's public IP while the instance exists (never a released machine's), kept when
   terminal. With no news at all (just restarted) the previous running state is kept.
@@ -59,9 +65,11 @@ INITIALIZED = "Initialized"
 CONTAINERS_READY = "ContainersReady"
 READY = "Ready"
 PROVIDER_READY = "vk-trio.io/ProviderReady"
+RECONCILED = "vk-trio.io/Reconciled"
 # The kubelet's order, then ours: a new pod's conditions appear in this order.
 OWNED_CONDITIONS: tuple[str, ...] = (READY_TO_START, INITIALIZED, READY, CONTAINERS_READY)
-OWNED_CONDITIONS += (POD_SCHEDULED, PROVIDER_READY)
+OWNED_CONDITIONS += (POD_SCHEDULED, PROVIDER_READY, RECONCILED)
+MAX_MESSAGE = 4096  # the kubelet's limit for a termination message
 
 CONTAINER_CREATING = "ContainerCreating"
 UNKNOWN_EXIT_CODE = 137
@@ -105,7 +113,7 @@ def pod_status(
     phase = _phase(record, statuses, old_phase=old.phase)
     reason, message = "", ""
     if record.failure is not None:
-        reason, message = record.failure.reason, record.failure.message
+        reason, message = record.failure.reason, _short(record.failure.message)
     elif phase == old.phase:  # the kubelet keeps reason and message while the phase holds
         reason, message = old.reason, old.message
     pod_ip, pod_ips = _pod_ips(record.instance, old, keep=terminal or no_news)
@@ -180,16 +188,16 @@ def _container_status(
     if state.terminated is not None and state.terminated.container_id:
         container_id = state.terminated.container_id
     elif instance is not None:
-        container_id = _container_id(provider, instance.instance_id)
+        container_id = _container_id(instance.provider or provider, instance.instance_id)
     elif last is not None:
-        container_id = _container_id(provider, last.instance_id)
+        container_id = _container_id(last.provider or provider, last.instance_id)
     elif no_news and old is not None:
         container_id = old.container_id
     image_id = instance.image if instance is not None else ""
     return ContainerStatus(
         name=container.name,
         ready=ready,
-        restart_count=record.attempt,
+        restart_count=record.restarts,
         image=container.image,
         image_id=image_id or (old.image_id if old is not None else ""),
         container_id=container_id,
@@ -215,10 +223,10 @@ def _terminated(end: Terminated, provider: str) -> ContainerStateTerminated:
     return ContainerStateTerminated(
         exit_code=end.exit_code,
         reason=end.reason or ("Completed" if end.exit_code == 0 else "Error"),
-        message=end.message,
+        message=_short(end.message),
         started_at=_second(end.started_at),
         finished_at=_second(end.finished_at),
-        container_id=_container_id(provider, end.instance_id),
+        container_id=_container_id(end.provider or provider, end.instance_id),
     )
 
 
@@ -229,7 +237,9 @@ def _unknown_end(instance: Instance | None, provider: str) -> ContainerStateTerm
         reason=UNKNOWN_REASON,
         message=UNKNOWN_MESSAGE,
         started_at=_second(instance.started_at) if instance is not None else None,
-        container_id=_container_id(provider, instance.instance_id) if instance else "",
+        container_id=(
+            _container_id(instance.provider or provider, instance.instance_id) if instance else ""
+        ),
     )
 
 
@@ -238,7 +248,11 @@ def _running(started_at: datetime | None) -> ContainerState:
 
 
 def _waiting(reason: str, message: str) -> ContainerState:
-    return ContainerState(waiting=ContainerStateWaiting(reason=reason, message=message))
+    return ContainerState(waiting=ContainerStateWaiting(reason=reason, message=_short(message)))
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
 def _container_id(provider: str, instance_id: str) -> str:
@@ -285,10 +299,19 @@ def _conditions(
                 type=PROVIDER_READY,
                 status="False",
                 reason=record.problem.reason,
-                message=record.problem.message,
+                message=_short(record.problem.message),
             )
         ),
     }
+    if record.fault is not None:
+        ours[RECONCILED] = PodCondition(
+            type=RECONCILED,
+            status="False",
+            reason=record.fault.reason,
+            message=_short(record.fault.message),
+        )
+    elif RECONCILED in old:
+        ours[RECONCILED] = PodCondition(type=RECONCILED, status="True")
     foreign = {t: c for t, c in old.items() if t not in OWNED_CONDITIONS}
     ours[READY] = _ready(pod, ours[CONTAINERS_READY], {**foreign, **ours})
     for kind, condition in ours.items():

@@ -41,6 +41,7 @@ from typing import Any
 
 import msgspec
 
+from vk_trio.decoding import excerpt
 from vk_trio.kube.models import Container, Pod, ResourceRequirements
 from vk_trio.pods.quantity import Quantity, cpu_millis, gb, mb, parse_quantity
 from vk_trio.providers.base import InstanceSpec, InvalidSpec, Port, RegistryAuth, Requirements
@@ -48,6 +49,16 @@ from vk_trio.providers.base import InstanceSpec, InvalidSpec, Port, RegistryAuth
 GPU = "nvidia.com/gpu"
 CPU, MEMORY, EPHEMERAL_STORAGE = "cpu", "memory", "ephemeral-storage"
 SUPPORTED_RESOURCES = frozenset({CPU, MEMORY, EPHEMERAL_STORAGE, GPU})
+# The largest amounts a pod may ask for: what Kubernetes' int64 resource arithmetic can hold
+# (millicores, bytes) and an int32 of GPUs. "1e400" is refused here, with the field named, before
+# any conversion to float could overflow.
+MAX_AMOUNTS: dict[str, Fraction] = {
+    CPU: Fraction(2**63 - 1, 1000),
+    MEMORY: Fraction(2**63 - 1),
+    EPHEMERAL_STORAGE: Fraction(2**63 - 1),
+    GPU: Fraction(2**31 - 1),
+}
+UNITS = {CPU: "cores", MEMORY: "bytes", EPHEMERAL_STORAGE: "bytes", GPU: "GPUs"}
 SERVICE_ACCOUNT_VOLUME_PREFIX = "kube-api-access-"
 # What the API server's ServiceAccount admission projects into kube-api-access-*.
 _SERVICE_ACCOUNT_SOURCES = frozenset({"serviceAccountToken", "configMap", "downwardAPI"})
@@ -199,6 +210,11 @@ def _check_container(container: Container) -> None:
                 raise InvalidSpec(f"{field}: {value!r} is negative")
             if name == GPU and amount.denominator != 1:
                 raise InvalidSpec(f"{field}: {value!r} is not a whole number of GPUs")
+            if amount > MAX_AMOUNTS[name]:
+                raise InvalidSpec(
+                    f"{field}: {excerpt(value)} is more than any node has (at most "
+                    f"{int(MAX_AMOUNTS[name])} {UNITS[name]})"
+                )
 
 
 def _check_volume(index: int, raw: msgspec.Raw) -> None:

@@ -15,22 +15,39 @@ The contract, which tests/providers/ checks against every implementation:
   a second one. Every instance is tagged with ``spec.node_name`` and ``spec.key`` so that
   ``list()`` can find it after a restart. Raises ``NoCapacity`` when the offer is gone (try the
   next offer), ``RateLimited``/``ProviderUnavailable`` when a retry later should work,
-  ``PaymentRequired`` when the account cannot pay, ``InvalidSpec`` when the cloud refuses the spec.
+  ``PaymentRequired`` when the account cannot pay, ``InvalidSpec`` when the cloud refuses the spec,
+  ``OutcomeUnknown`` when it may have rented and cannot tell yet (then no other offer may be
+  tried for this key: it could rent a second instance).
 * ``list()`` returns every instance tagged with this node, and only those: an untagged or
   foreign instance is never listed, so it is never touched. One call serves all pods of a node.
+  One row the provider cannot read never fails the list: an instance whose id and owner are
+  known comes back ``unreadable`` (providers/rows.py), one whose owner is not known is skipped,
+  and both are logged once; the other instances are listed as usual.
 * ``delete(instance_id)`` terminates (stops billing, including storage) and is idempotent: an
   instance that is already gone is success.
 * ``logs(instance_id, opts)`` yields log lines (providers without logs raise ``LogsUnavailable``).
+* Optional: ``async explain_no_offers(need) -> str`` says which constraints ruled out every
+  offer when ``offers(need)`` is empty (placement puts it in the pod's NoCapacity message).
+* Optional: ``async housekeep()`` is work the provider does between two ``list()`` calls (reading
+  exit markers from logs); the node agent calls it while it waits for the next list and cancels
+  it when that list is due. A provider whose ``housekeep`` did not run since the last list does
+  that work in ``list()`` itself, so callers without the agent's loop lose nothing.
 
 Instance state is a small lifecycle the pod status is computed from (pods/status.py):
 PROVISIONING → STARTING → RUNNING → EXITED (with ``exit_code``) or FAILED (the cloud gave up:
-bad image, machine lost; ``message`` says why). TERMINATING while a delete is under way.
+bad image, machine lost; ``message`` says why). TERMINATING while a delete is under way. A
+container that the cloud (or the wrapper) restarted on the same instance counts in
+``restarts``, the latest of those runs' end in ``last_exit``.
+
+Every wait inside ``create`` (a rate-limit turn, a Retry-After, a retry) ends by asking
+``spec.still_wanted()``: when it says no (the pod was deleted meanwhile), ``create`` raises
+``CreateAborted`` instead of renting.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -71,6 +88,10 @@ class RegistryAuth:
     password: str = field(repr=False)
 
 
+def _always() -> bool:
+    return True
+
+
 @dataclass(frozen=True, kw_only=True)
 class InstanceSpec:
     """One pod container as a cloud instance. Built by pods/translate.py; frozen."""
@@ -89,6 +110,14 @@ class InstanceSpec:
     restart_policy: str = "Always"  # Always | OnFailure | Never
     registry_auth: RegistryAuth | None = field(default=None, repr=False)
     need: Requirements = field(default_factory=Requirements)
+    # Is the pod still waiting for this instance? Asked before every create request that
+    # follows a wait; the node agent answers from its pod cache (no: deleted meanwhile).
+    still_wanted: Callable[[], bool] = field(default=_always, compare=False, repr=False)
+
+    def ensure_wanted(self) -> None:
+        """Raise ``CreateAborted`` when the pod no longer wants this instance."""
+        if not self.still_wanted():
+            raise CreateAborted(f"pod {self.namespace}/{self.pod_name} no longer wants an instance")
 
     @property
     def key(self) -> str:
@@ -123,6 +152,15 @@ class InstanceState(enum.StrEnum):
     EXITED = "Exited"  # the container's process ended; exit_code set when known
     FAILED = "Failed"  # the cloud gave up on this instance; message says why
     TERMINATING = "Terminating"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Exit:
+    """How one run of the container ended (``code`` None: the cloud does not say)."""
+
+    code: int | None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -170,9 +208,18 @@ class Instance:
     image: str = ""
     # Annotations the node agent writes onto the pod (instance id, GPU, $/h, proxy URLs).
     annotations: Mapping[str, str] = field(default_factory=dict)
+    restarts: int = 0  # runs of the container on this instance that ended and were restarted
+    last_exit: Exit | None = None  # how the latest of those runs ended
+    # The provider listed this instance (we know its id and owner) but could not read the rest
+    # of what it said: the node keeps the last good view of it (or shows it as provisioning),
+    # never rents a second one for its pod, and can still delete it.
+    unreadable: bool = False
     # Utilisation changes at every list; it is not a change of the pod's state (compare=False
     # keeps the instance view from waking the pod's worker for it).
     usage: Usage | None = field(default=None, compare=False)
+    # The cloud that holds it, when one node fronts several (set by providers/router.py);
+    # empty: the provider's own name. It is the scheme of the pod's containerID.
+    provider: str = ""
 
     @property
     def key(self) -> str:
@@ -225,6 +272,11 @@ class ProviderUnavailable(CloudError):
     reason = "ProviderUnavailable"
 
 
+class OutcomeUnknown(ProviderUnavailable):
+    """A create failed and nobody can tell yet whether it rented (the cloud cannot be asked):
+    no other offer may be tried before that cloud has answered for the spec's key."""
+
+
 class PaymentRequired(CloudError):
     """The account cannot pay (credits, quota): nothing works until a human acts."""
 
@@ -246,6 +298,13 @@ class InvalidSpec(CloudError):
     """The pod can never run on this provider (e.g. two app containers); the pod fails."""
 
     reason = "Unsupported"
+    retryable = False
+
+
+class CreateAborted(CloudError):
+    """The pod stopped wanting the instance (deleted) while ``create`` waited: nothing rented."""
+
+    reason = "CreateAborted"
     retryable = False
 
 

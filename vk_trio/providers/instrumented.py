@@ -21,6 +21,7 @@ from vk_trio.providers.base import (
     Provider,
     Requirements,
 )
+from vk_trio.providers.placement import why_no_offers
 
 T = TypeVar("T")
 
@@ -45,6 +46,16 @@ class InstrumentedProvider:
 
     async def offers(self, need: Requirements) -> list[Offer]:
         return await self._count("offers", lambda: self.inner.offers(need))
+
+    async def explain_no_offers(self, need: Requirements) -> str:
+        """The inner provider's account of an empty offer list (placement.why_no_offers)."""
+        return await why_no_offers(self.inner, need)
+
+    async def housekeep(self) -> None:
+        """The inner provider's optional work between lists (providers/base.py)."""
+        housekeep = getattr(self.inner, "housekeep", None)
+        if callable(housekeep):
+            await housekeep()
 
     async def create(self, spec: InstanceSpec, offer: Offer) -> Instance:
         return await self._count("create", lambda: self.inner.create(spec, offer))

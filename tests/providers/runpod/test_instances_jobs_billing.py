@@ -54,8 +54,9 @@ async def test_running_before_runtime_is_reported_as_starting_and_ready_needs_tc
     assert running.annotations["runpod.io/proxy-url-8888"] == (
         f"https://{instance_id}-8888.proxy.runpod.net"
     )
-    assert running.annotations["runpod.io/cost-per-hr"] == "0.2400"
-    assert running.location and running.gpu_type and running.price_per_hour == 0.24
+    # the GPU's $0.24/h and the default 20 GB container disk's $0.10 per GB-month
+    assert running.annotations["runpod.io/cost-per-hr"] == "0.2427"
+    assert running.location and running.gpu_type and running.price_per_hour == 0.2427
 
 
 def test_a_running_pod_with_unmapped_tcp_ports_is_not_ready_but_http_only_is() -> None:

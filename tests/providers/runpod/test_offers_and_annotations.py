@@ -54,13 +54,14 @@ def feasible(
     gpus: tuple[GpuType, ...], need: Requirements, cloud: str, dcs: tuple[str, ...],
     node_cap: float | None,
 ) -> set[tuple[str, str, float]]:  # fmt: skip
-    """Brute force: every (gpu, dc, price) a careful human would accept."""
+    """Brute force: every (gpu, dc, price) a careful human would accept. The price is the whole
+    pod's while it runs: the GPUs and the default 20 GB container disk at $0.10 per GB-month."""
     cap = price_cap(need, max_gpu_price=node_cap, gpu_count=need.gpu_count)
     out = set()
     for gpu in gpus:
         secure = cloud == "SECURE"
         unit = gpu.price.secure if secure else gpu.price.community
-        total = round(unit * need.gpu_count, 6)
+        total = round(unit * need.gpu_count + 20 * 0.10 / 730, 6)
         if not (gpu.secure if secure else gpu.community):
             continue
         if need.gpu_count > (gpu.max_count.secure if secure else gpu.max_count.community):

@@ -56,13 +56,14 @@ async def sim(nursery: trio.Nursery) -> AsyncIterator[RunPodSim]:
 
 
 def runpod_config(cp: ControlPlane, tmp_path: Path, sim: RunPodSim, **overrides: Any) -> Config:
+    overrides.setdefault("registry_mirror", sim.registry_url)
     return agent_config(cp, tmp_path, provider="runpod", runpod_api_url=sim.url, **overrides)
 
 
 @asynccontextmanager
 async def runpod_agent(config: Config, cp: ControlPlane, sim: RunPodSim) -> AsyncIterator[Agent]:
     """The agent with the provider the registry builds for a key and the simulator's URL."""
-    env = {"RUNPOD_API_KEY": API_KEY, registry.REGISTRY_MIRROR_ENV: sim.registry_url}
+    env = {"RUNPOD_API_KEY": API_KEY}
 
     async def make_provider(nursery: trio.Nursery) -> Provider:
         return await registry.build(config, nursery, env)

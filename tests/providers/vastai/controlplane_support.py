@@ -45,6 +45,7 @@ VAST_TOLERATION = {"key": "virtual-kubelet.io/provider", "operator": "Exists"}
 
 
 def vast_config(cp: ControlPlane, tmp_path: Path, sim: VastSim, **overrides: Any) -> Config:
+    overrides.setdefault("registry_mirror", sim.registry_url)
     return agent_config(cp, tmp_path, provider="vastai", vast_api_url=sim.url, **overrides)
 
 
@@ -54,7 +55,7 @@ async def vast_agent(
 ) -> AsyncIterator[Agent]:
     """The agent with the provider the registry builds for a key and the simulator's URL, its
     pacing shrunk as the simulator's limits are; bounded by ``BUDGET``."""
-    env = {"VAST_API_KEY": API_KEY, registry.REGISTRY_MIRROR_ENV: sim.registry_url}
+    env = {"VAST_API_KEY": API_KEY}
 
     async def make_provider(nursery: trio.Nursery) -> Provider:
         provider = await registry.build(config, nursery, env)
@@ -62,7 +63,8 @@ async def vast_agent(
         provider.client.pacer.intervals = {
             name: seconds * SCALE for name, seconds in DEFAULT_INTERVALS.items()
         }
-        provider.exit_poll_seconds = provider.follow_poll_seconds = 0.5
+        provider.follow_poll_seconds = 0.5
+        provider.markers.job_poll = provider.markers.always_poll = 0.5
         return provider
 
     async with running_agent(

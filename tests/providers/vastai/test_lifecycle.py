@@ -95,7 +95,7 @@ async def test_a_bad_image_fails_with_vast_ais_message(
     )
     assert failed.state is InstanceState.FAILED
     assert "OCI runtime create failed" in failed.message
-    assert "/app/serve" in failed.message
+    assert "/bin/sh" in failed.message  # the wrapper's shell is what the image lacks
 
 
 async def test_a_lost_host_and_a_stuck_load_fail(

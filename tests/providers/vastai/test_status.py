@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
-from vk_trio.providers.base import InstanceState
+from vk_trio.errors import InvalidInput
+from vk_trio.providers.base import Exit, InstanceState
+from vk_trio.providers.exit_marker import ExitMarker
 from vk_trio.providers.vastai.status import ANNOTATION_PREFIX, decode_row, instance_from
-from vk_trio.providers.vastai.translate import ExitMarker, Owner
+from vk_trio.providers.vastai.translate import Owner, wrapper
 
 OWNER = Owner(node_tag="n", pod_uid="uid", attempt=2, job=False)
 JOB = Owner(node_tag="n", pod_uid="uid", attempt=0, job=True)
@@ -40,7 +42,12 @@ def row(**fields: Any) -> dict[str, Any]:
     return base | fields
 
 
-def convert(raw: dict[str, Any], owner: Owner = OWNER, marker: ExitMarker | None = None):  # type: ignore[no-untyped-def]
+WRAPPER = wrapper("0123456789abcdef", "Never")
+
+
+def convert(  # type: ignore[no-untyped-def]
+    raw: dict[str, Any], owner: Owner = OWNER, marker: ExitMarker | None = None, **more: Any
+):
     return instance_from(
         decode_row(raw),
         owner,
@@ -49,6 +56,7 @@ def convert(raw: dict[str, Any], owner: Owner = OWNER, marker: ExitMarker | None
         wrapped=bool(raw.get("image_args")),
         loading_timeout=1200.0,
         clock=lambda: NOW,
+        **more,
     )
 
 
@@ -108,7 +116,7 @@ def test_an_instance_loading_for_too_long_fails() -> None:
 
 
 def test_a_job_with_its_marker_exited_with_the_real_code() -> None:
-    raw = row(image_args=["-c", "... vk-trio-exit ...", "vk-trio", "x"])
+    raw = row(image_args=["-c", WRAPPER, "vk-trio", "x"])
     instance = convert(raw, JOB, ExitMarker(code=3, at=NOW - 10))
     assert (instance.state, instance.exit_code, instance.ready) == (InstanceState.EXITED, 3, False)
     assert instance.finished_at is not None and instance.finished_at.timestamp() == NOW - 10
@@ -116,7 +124,7 @@ def test_a_job_with_its_marker_exited_with_the_real_code() -> None:
 
 
 def test_a_wrapped_job_still_running_without_marker_is_running() -> None:
-    raw = row(image_args=["-c", "... vk-trio-exit ...", "vk-trio", "x"])
+    raw = row(image_args=["-c", WRAPPER, "vk-trio", "x"])
     assert convert(raw, JOB).state is InstanceState.RUNNING
 
 
@@ -125,11 +133,46 @@ def test_an_unwrapped_job_that_exited_is_exited_without_a_code() -> None:
     assert (instance.state, instance.exit_code) == (InstanceState.EXITED, None)
 
 
-def test_a_row_we_cannot_read_is_an_error_not_a_missing_instance() -> None:
-    import msgspec
+def test_a_container_that_ran_and_exited_started_when_it_was_seen_running() -> None:
+    """Defect 2: a container that ran 60 s and exited read as "never started" (exit 128,
+    ContainerCannotRun), because only rows running now had a start time."""
+    seen_running = NOW - 60
+    instance = convert(
+        row(actual_status="exited", ports=None), OWNER, first_seen_running=seen_running
+    )
+    assert instance.started_at is not None
+    assert instance.started_at.timestamp() == seen_running
+    lost = convert(row(actual_status="offline", ports=None), OWNER, first_seen_running=NOW - 5)
+    assert lost.state is InstanceState.FAILED and lost.started_at is not None
 
-    with pytest.raises(msgspec.ValidationError):
+
+def test_restarts_in_place_are_reported() -> None:
+    raw = row(image_args=["-c", WRAPPER, "vk-trio", "x"])
+    instance = convert(raw, OWNER, restarts=2, last_exit=Exit(code=1))
+    assert (instance.state, instance.restarts) == (InstanceState.RUNNING, 2)
+    assert instance.last_exit == Exit(code=1)
+
+
+def test_a_row_we_cannot_read_is_an_error_not_a_missing_instance() -> None:
+    with pytest.raises(InvalidInput, match=r"\$\.id"):
         decode_row(row(id="forty-two"))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"start_date": "NaN"},  # strict=False would read it as a float NaN
+        {"start_date": 1e300},  # fromtimestamp would overflow
+        {"duration": -5},
+        {"num_gpus": [1]},
+        {"dph_total": "inf"},
+        {"status_msg": "x" * 10_000},
+        {"ports": {"80/tcp": [{"HostPort": 70000}]}},
+    ],
+)
+def test_values_out_of_range_are_refused_as_clean_errors(fields: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        decode_row(row(**fields))
 
 
 def test_usage_is_what_vast_reports_and_nothing_it_does_not() -> None:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.providers.vastai.conftest import spec
+from vk_trio.providers import exit_marker
 from vk_trio.providers.base import InvalidSpec, RegistryAuth
 from vk_trio.providers.vastai import translate
 from vk_trio.sim.vastai.shell import Command, run_script
@@ -35,39 +36,54 @@ def test_without_a_command_the_image_entrypoint_runs_with_the_args() -> None:
     assert "onstart" not in bare and "args" not in bare
 
 
+NONCE = "00112233445566ff"
+
+
 def test_a_job_command_runs_under_the_exit_code_wrapper() -> None:
     job = spec(command=("python", "job.py"), args=("--epochs", "3"), restart_policy="Never")
-    body = translate.create_body(job, disk_gb=10)
+    body = translate.create_body(job, disk_gb=10, nonce=NONCE)
     assert body["onstart"] == "/bin/sh"
     assert body["args"][0] == "-c"
     assert body["args"][2:] == ["vk-trio", "python", "job.py", "--epochs", "3"]
     assert body["label"].endswith("/job")
-    assert translate.wrapped(body["args"])
+    assert translate.nonce_of(body["args"]) == NONCE
     # the wrapper, run by a shell, prints the marker with the command's code and idles
     timeline = run_script(
         [body["onstart"], *body["args"]], Command(run_seconds=5, exit_code=42), started_epoch=100
     )
     assert timeline.exit_at is None
-    marker = translate.exit_marker(timeline.lines[-1][1], job.key)
-    assert marker == translate.ExitMarker(code=42, at=105.0)
+    marker = exit_marker.parse(timeline.lines[-1][1], NONCE)
+    assert marker == exit_marker.ExitMarker(code=42, at=105.0)
+
+
+def test_an_always_pod_runs_under_the_wrapper_that_restarts_it_in_place() -> None:
+    pod = spec(command=("python", "serve.py"))
+    body = translate.create_body(pod, disk_gb=10, nonce=NONCE)
+    assert not body["label"].endswith("/job")
+    timeline = run_script(
+        [body["onstart"], *body["args"]], Command(run_seconds=60, exit_code=0), started_epoch=100
+    )
+    markers = [exit_marker.parse(text, NONCE) for _, text in timeline.lines]
+    assert markers[:2] == [
+        exit_marker.ExitMarker(code=0, run=0, at=160.0),
+        exit_marker.ExitMarker(code=0, run=1, at=230.0),  # restarted 10 s later, same machine
+    ]
+    assert timeline.exit_at is None
+
+
+def test_without_a_nonce_nothing_is_wrapped() -> None:
+    body = translate.create_body(spec(command=("run",), restart_policy="Never"), disk_gb=10)
+    assert body["onstart"] == "run" and translate.nonce_of(body.get("args")) is None
 
 
 def test_a_job_without_a_command_runs_its_images_program_under_the_wrapper() -> None:
     job = spec(restart_policy="OnFailure", args=("--x",))
-    body = translate.create_body(job, disk_gb=10, program=("/entry.sh", "--x"))
+    body = translate.create_body(job, disk_gb=10, program=("/entry.sh", "--x"), nonce=NONCE)
     assert body["onstart"] == "/bin/sh"
     assert body["args"][2:] == ["vk-trio", "/entry.sh", "--x"]
     assert translate.wrapped(body["args"])
     with pytest.raises(InvalidSpec, match="4096"):
         translate.check(job, ("x" * 5000,))  # the image's program counts against the limit
-
-
-def test_the_marker_of_another_key_or_a_lookalike_is_ignored() -> None:
-    text = "vk-trio-exit key=other.0 code=1 at=5\nvk-trio-exit key=abc.0 code=x\nhello\n"
-    assert translate.exit_marker(text, "abc.0") is None
-    assert translate.exit_marker("vk-trio-exit key=abc.0 code=7 at=%s\n", "abc.0") == (
-        translate.ExitMarker(code=7, at=None)
-    )
 
 
 node_names = st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,250}[a-z0-9])?", fullmatch=True)

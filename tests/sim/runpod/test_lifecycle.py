@@ -12,6 +12,7 @@ import trio.testing
 
 from tests.sim.runpod.support import GPU, client_for, pod_body
 from vk_trio.sim.runpod import NO_CAPACITY, Phase, RunPodSim, Template, Timings, Workload
+from vk_trio.sim.runpod.ledger import RUNNING_DISK_PER_GB_HOUR
 
 WRAPPER = '"$@"; code=$?; echo "exit-marker $code"; exec sleep infinity'
 
@@ -122,7 +123,8 @@ async def test_no_stock_gives_the_measured_400_and_stock_is_per_gpu_dc_and_cloud
         )
         assert community.status_code == 201
         assert community.json()["dataCenterId"] == "EU-RO-1"
-        assert community.json()["cost"] == pytest.approx(0.34)
+        disk = 20 * RUNNING_DISK_PER_GB_HOUR  # the default container disk bills while running
+        assert community.json()["cost"] == pytest.approx(0.34 + disk, abs=1e-4)
         second = await client.post("/v2/pods", json=pod_body(cloud="COMMUNITY"))
         assert second.status_code == 400
         catalog = await client.get(
@@ -198,11 +200,12 @@ async def test_ledger_bills_compute_then_storage_and_nothing_after_terminate(
     async with client_for(sim) as client:
         pod_id = (await client.post("/v2/pods", json=pod_body())).json()["id"]
         await trio.sleep(3600)
-        assert sim.cost(pod_id) == pytest.approx(0.74, rel=1e-6)  # one hour at $0.74
+        hour = 0.74 + 20 * RUNNING_DISK_PER_GB_HOUR  # one hour of the GPU and the 20 GB disk
+        assert sim.cost(pod_id) == pytest.approx(hour, rel=1e-6)
         assert sim.billing() == [pod_id]
         await client.post(f"/v2/pods/{pod_id}/action", json={"action": "stop"})
         await trio.sleep(3600)
-        stopped_hour = sim.cost(pod_id) - 0.74
+        stopped_hour = sim.cost(pod_id) - hour
         assert 0 < stopped_hour < 0.01  # a stopped pod still pays for its disk
         assert sim.billing() == [pod_id]
         await client.delete(f"/v2/pods/{pod_id}")

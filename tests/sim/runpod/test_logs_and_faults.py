@@ -10,6 +10,7 @@ import trio
 import trio.testing
 
 from tests.sim.runpod.support import client_for, pod_body
+from vk_trio.latency import Latency
 from vk_trio.sim.runpod import Fault, RunPodSim, Workload
 
 LINES = tuple(f"line {i}" for i in range(10))
@@ -148,3 +149,21 @@ async def test_payment_required_and_forbidden_pools(sim: RunPodSim) -> None:
         sim.set_payment_required()
         body = pod_body(gpu={"id": "NVIDIA L40S"})
         assert (await client.post("/v2/pods", json=body)).status_code == 402
+
+
+async def test_each_operation_answers_after_its_response_time(
+    sim: RunPodSim, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim.latency = Latency({"createPod": (1.0, 3.0), "listPods": 0.3})
+    async with client_for(sim) as client:
+        start = trio.current_time()
+        created = await client.post("/v2/pods", json=pod_body())
+        took_create = trio.current_time() - start
+        start = trio.current_time()
+        await client.get("/v2/pods")
+        took_list = trio.current_time() - start
+    assert created.status_code == 201
+    assert 1.0 <= took_create <= 3.0
+    assert took_list == pytest.approx(0.3)
+    create = sim.requests_for("createPod")[0]
+    assert create.answered_at - create.received_at == pytest.approx(took_create)

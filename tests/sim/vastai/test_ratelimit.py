@@ -8,6 +8,7 @@ import trio
 import trio.testing
 
 from tests.sim.vastai.support import API_KEY
+from vk_trio.latency import Latency
 from vk_trio.sim.vastai import RateLimits, VastSim
 from vk_trio.sim.vastai.ratelimit import DEFAULT_INTERVALS, Limiter
 
@@ -60,3 +61,21 @@ def test_intervals_shrink_for_tests(factor: float) -> None:
 def test_limits_can_be_switched_off() -> None:
     limiter = Limiter(RateLimits(enabled=False))
     assert all(limiter.admit("a", "createInstance", 0.0) is None for _ in range(5))
+
+
+async def test_an_admitted_call_answers_after_its_response_time_a_refused_one_at_once(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim = VastSim(api_keys=[API_KEY], latency=Latency({"showInstances": 0.4}))
+    await nursery.start(sim.serve)
+    auth = {"authorization": f"Bearer {API_KEY}"}
+    async with httpx2.AsyncClient(base_url=sim.url, headers=auth, trust_env=False) as http:
+        start = trio.current_time()
+        assert (await http.get("/api/v1/instances/")).status_code == 200
+        admitted = trio.current_time() - start
+        start = trio.current_time()
+        assert (await http.get("/api/v1/instances/")).status_code == 429
+        refused = trio.current_time() - start
+    assert admitted == pytest.approx(0.4)
+    assert refused < 0.01
+    assert [round(e.answered_at - e.received_at, 3) for e in sim.journal] == [0.4, 0.0]

@@ -1,7 +1,8 @@
 """Scripted trouble: errors for the next calls of a method, latency per call, and call counts.
 
-Real clouds rate-limit, time out, run out of machines and answer 500 after renting. Tests of the
-reconciler and of placement need each of those at an exact moment, and need to assert how often
+Real clouds answer in seconds, rate-limit, time out, run out of machines and answer 500 after
+renting. Tests of the reconciler and of placement need each of those at an exact moment (and a
+latency, fixed or a uniform range, per method: vk_trio/latency.py), and need to assert how often
 the cloud was asked ("one list() per interval"); this is the knob board. It is per provider
 object (not shared through the state file): a test steers the fake it holds.
 """
@@ -14,6 +15,7 @@ from typing import Literal, get_args
 
 import trio
 
+from vk_trio.latency import Latency, Spread
 from vk_trio.providers.base import CloudError
 
 Method = Literal["offers", "create", "list", "delete", "logs"]
@@ -23,8 +25,10 @@ METHODS: tuple[Method, ...] = get_args(Method)
 class Faults:
     """The scripted errors, latencies and call counts of one provider object."""
 
-    def __init__(self, latency: Mapping[Method, float] | None = None) -> None:
-        self._latency: dict[Method, float] = dict(latency or {})
+    def __init__(
+        self, latency: Mapping[Method, float | tuple[float, float] | Spread] | None = None
+    ) -> None:
+        self._latency = Latency({str(method): value for method, value in (latency or {}).items()})
         self._queues: dict[Method, deque[tuple[CloudError, bool]]] = {m: deque() for m in METHODS}
         self._calls: Counter[Method] = Counter()
 
@@ -34,7 +38,7 @@ class Faults:
         Returns the error to raise once the call has done its work (``after_effect``), if any.
         """
         self._calls[method] += 1
-        if delay := self._latency.get(method, 0.0):
+        if delay := self._latency.draw(method):
             await trio.sleep(delay)
         if self._queues[method]:
             error, after_effect = self._queues[method].popleft()
@@ -50,8 +54,9 @@ class Faults:
             raise ValueError("after_effect applies to create and delete only")
         self._queues[method].extend((error, after_effect) for error in errors)
 
-    def set_latency(self, method: Method, seconds: float) -> None:
-        self._latency[method] = seconds
+    def set_latency(self, method: Method, seconds: float | tuple[float, float]) -> None:
+        """Each call of ``method`` takes ``seconds`` (or uniformly ``(low, high)``)."""
+        self._latency.set(method, seconds)
 
     def call_count(self, method: Method) -> int:
         return self._calls[method]

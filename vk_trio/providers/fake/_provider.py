@@ -69,7 +69,8 @@ class FakeProvider:
         clock: epoch seconds now; ``trio_clock()`` in tests puts the fake on virtual time.
         state_file: share the books with other processes and survive ``kill -9``.
         delete_latency: seconds a deleted instance stays TERMINATING before it is gone.
-        latency: seconds each call of a method takes (e.g. ``{"create": 2.0}``), on trio time.
+        latency: seconds each call of a method takes (``{"create": 2.0}``, or a uniform range
+            ``{"create": (1.0, 3.0)}``), on trio time.
     """
 
     def __init__(
@@ -83,7 +84,7 @@ class FakeProvider:
         clock: Callable[[], float] = time.time,
         state_file: Path | None = None,
         delete_latency: float = 0.0,
-        latency: Mapping[Method, float] | None = None,
+        latency: Mapping[Method, float | tuple[float, float]] | None = None,
     ) -> None:
         self.name = name
         self.node_name = node_name
@@ -190,7 +191,7 @@ class FakeProvider:
         """
         self._faults.fail_next(method, *errors, after_effect=after_effect)
 
-    def set_latency(self, method: Method, seconds: float) -> None:
+    def set_latency(self, method: Method, seconds: float | tuple[float, float]) -> None:
         """Every later call of ``method`` takes ``seconds`` of trio time before it acts."""
         self._faults.set_latency(method, seconds)
 
@@ -295,7 +296,7 @@ class FakeProvider:
         if in_use(state, entry.offer_id, now) >= entry.capacity:
             raise NoCapacity(f"offer {offer.offer_id} has no free machine left")
         record = Record(
-            instance_id=state.new_instance_id(),
+            instance_id=state.new_instance_id(self.name),
             node_name=spec.node_name,
             pod_uid=spec.pod_uid,
             attempt=spec.attempt,

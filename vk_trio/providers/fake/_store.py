@@ -69,8 +69,9 @@ class State(msgspec.Struct, kw_only=True):
     next_id: int = 1
     instances: list[Record] = msgspec.field(default_factory=list)
 
-    def new_instance_id(self) -> str:
-        instance_id = f"fake-{self.next_id:06d}"
+    def new_instance_id(self, prefix: str = "fake") -> str:
+        """``<prefix>-000001``: a fake named after a cloud (a router's test) gets ids of its own."""
+        instance_id = f"{prefix}-{self.next_id:06d}"
         self.next_id += 1
         return instance_id
 

@@ -34,6 +34,7 @@ CLOUD_TYPES = ("SECURE", "COMMUNITY")
 # Ports RunPod users expose through the HTTPS proxy; everything else is a TCP mapping (seed 001).
 HTTP_PORTS = frozenset({80, 443, 8080, 8000, 3000, 5000, 8888, 9000})
 MAX_DISK_GB = 10_000
+DEFAULT_DISK_GB = 20  # container disk when neither the annotation nor the pod says
 _DC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _CUDA = re.compile(r"^\d+\.\d+$")
 
@@ -163,6 +164,16 @@ def _int(text: str) -> int | None:
     if not re.fullmatch(r"\d{1,9}", text):
         return None
     return int(text)
+
+
+def container_disk_gb(options: RunPodOptions, need_disk_gb: float | None) -> int:
+    """The container disk to rent: ``runpod.io/container-disk-gb``, else the pod's ephemeral
+    storage request (whole GB, rounded up), else ``DEFAULT_DISK_GB``."""
+    if options.container_disk_gb is not None:
+        return options.container_disk_gb
+    if need_disk_gb:
+        return max(1, math.ceil(need_disk_gb))
+    return DEFAULT_DISK_GB
 
 
 def allowed_datacenters(node: tuple[str, ...], pod: tuple[str, ...]) -> tuple[str, ...]:

@@ -11,31 +11,43 @@ way to replace an image's ENTRYPOINT (v1's ``dockerEntrypoint`` is gone). We sen
 its CMD, exactly like Kubernetes' ``command``; for an image WITH an ENTRYPOINT the words become
 that entrypoint's arguments, and a Kubernetes ``command`` cannot override it on RunPod.
 
-Exit codes. RunPod restarts a container whose process exits and reports no exit code anywhere.
-For pods that must end (Jobs: restartPolicy Never/OnFailure), the command is wrapped::
+Exit codes and restarts. RunPod restarts a container whose process exits and reports no exit
+code anywhere. So the program runs under a wrapper (exit_marker.py) whatever the restart policy,
+with a nonce drawn for this attempt::
 
-    sh -c '"$@"; code=$?; echo "vk-trio:exit-code=$code"; exec sleep infinity' vk-trio CMD...
+    sh -c '"$@"; code=$?; echo "vk-trio-exit nonce=N code=$code"; exec sleep infinity' \
+        vk-trio CMD...
 
-The shell runs the real command, prints one marker line with its exit code to stdout (which the
-v2 log stream carries), then idles so RunPod has nothing to restart; ``list()`` reads the marker
-and reports EXITED with the real code, and the agent deletes the pod. CMD is the pod's
-``command`` + ``args``; a Job that sets neither runs its image's own CMD, which the provider
-reads from the image's registry config (providers/images.py) and passes here as ``default``.
-Requirements: the image has a POSIX ``sh``, and either no ENTRYPOINT or one that ends by
-running its arguments (``exec "$@"``, as NVIDIA's CUDA images and most entrypoint scripts do):
-v2 cannot replace an ENTRYPOINT, so RunPod runs it first with the wrapper as its arguments. An
-entrypoint that ignores its arguments never prints the marker, and the pod runs (and bills)
-until it is deleted, as it would on plain RunPod: give such Jobs ``activeDeadlineSeconds``.
+(``exit $code`` in place of ``exec sleep infinity`` under ``restartPolicy: Always``).
+
+The shell runs the real command and prints one marker line with its exit code to stdout (which
+the v2 log stream carries). A Job's wrapper then idles so RunPod has nothing to restart;
+``list()`` reads the marker and reports EXITED with the real code, and the agent deletes the
+pod. Under ``Always`` the wrapper exits with the program's code and RunPod restarts the
+container on the same instance, as a kubelet would: each restart shows as a new ``startedAt``,
+and the marker of the run that ended gives its exit code (the pod's restartCount and
+lastState). CMD is the pod's ``command`` + ``args``; a Job that sets neither runs its image's own
+CMD, which the provider reads from the image's registry config (providers/images.py) and passes
+here as ``default``. Requirements: the image has a POSIX ``sh``, and either no ENTRYPOINT or one
+that ends by running its arguments (``exec "$@"``, as NVIDIA's CUDA images and most entrypoint
+scripts do): v2 cannot replace an ENTRYPOINT, so RunPod runs it first with the wrapper as its
+arguments. An entrypoint that ignores its arguments never prints the marker, and the pod runs
+(and bills) until it is deleted, as it would on plain RunPod: give such Jobs
+``activeDeadlineSeconds``. An ``Always`` pod is wrapped only where that cannot change what runs
+(its image has no ENTRYPOINT, or the pod sets ``command``); otherwise it runs as written, and its
+restarts are still counted from ``startedAt``, with an unknown exit code.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import shlex
 from datetime import UTC, datetime
 
+from vk_trio.decoding import ascii_digits
+from vk_trio.providers import exit_marker
 from vk_trio.providers.base import (
+    Exit,
     GpuUsage,
     Instance,
     InstanceSpec,
@@ -44,14 +56,12 @@ from vk_trio.providers.base import (
     Usage,
 )
 from vk_trio.providers.runpod import models
-from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions
+from vk_trio.providers.runpod.annotations import HTTP_PORTS, RunPodOptions, container_disk_gb
 
 NAME_PREFIX = "vk-trio."
-EXIT_MARKER = "vk-trio:exit-code="
-WRAPPER = f'"$@"; code=$?; echo "{EXIT_MARKER}$code"; exec sleep infinity'
-EXIT_TAG = "VK_TRIO_EXIT_MARKER"
-DEFAULT_DISK_GB = 20
-_MARKER_LINE = re.compile(rf"^{re.escape(EXIT_MARKER)}(\d+)\s*$")
+WRAPPER_TAG = "VK_TRIO_WRAPPED"  # env: the restart policy the wrapper was made for
+MAX_DISK_GB = 1000  # the default of --max-disk-gb
+MAX_ATTEMPT_DIGITS = 9  # attempts are restart counts: int32, and never this many
 
 
 def instance_name(node_name: str, key: str) -> str:
@@ -59,12 +69,15 @@ def instance_name(node_name: str, key: str) -> str:
 
 
 def parse_name(name: str, node_name: str) -> tuple[str, int] | None:
-    """(pod uid, attempt) when ``name`` is one of this node's pods, else None."""
+    """(pod uid, attempt) when ``name`` is one of this node's pods, else None.
+
+    The attempt is ASCII digits within int32 (it becomes the pod's restartCount): ``.²`` or a
+    20-digit number is no name vk-trio ever gave, so such a pod is not ours."""
     prefix = f"{NAME_PREFIX}{node_name}."
     if not name.startswith(prefix):
         return None
     uid, _, attempt = name[len(prefix) :].rpartition(".")
-    if not uid or "." in uid or not attempt.isdigit():
+    if not uid or "." in uid or not ascii_digits(attempt) or len(attempt) > MAX_ATTEMPT_DIGITS:
         return None
     return uid, int(attempt)
 
@@ -79,12 +92,21 @@ def ports(spec: InstanceSpec, options: RunPodOptions) -> list[str]:
     return list(out.values())
 
 
-def command_line(spec: InstanceSpec, default: tuple[str, ...] = ()) -> str | None:
+def wrapper(nonce: str, restart_policy: str) -> str:
+    """The wrapper script for ``restart_policy`` (see the module docstring)."""
+    then = "exit $code" if restart_policy == "Always" else "exec sleep infinity"
+    return f'"$@"; code=$?; {exit_marker.echo(nonce, at=None)}; {then}'
+
+
+def command_line(
+    spec: InstanceSpec, default: tuple[str, ...] = (), *, nonce: str | None = None
+) -> str | None:
     """The v2 ``args`` string (None: the image's own command). ``default``: the image's CMD,
-    wrapped in place of the pod's command when a Job sets none."""
+    wrapped in place of the pod's command when it sets none; ``nonce``: wrap it (None: as is)."""
     words = [*spec.command, *spec.args] or list(default)
-    if spec.wants_exit_code:
-        return shlex.join(["sh", "-c", WRAPPER, "vk-trio", *words])
+    if nonce is not None and words:
+        script = wrapper(nonce, spec.restart_policy)
+        return shlex.join(["sh", "-c", script, "vk-trio", *words])
     return shlex.join(words) if words else None
 
 
@@ -98,15 +120,16 @@ def create_request(
     datacenters: list[str],
     registry: str | None,
     default_command: tuple[str, ...] = (),
+    nonce: str | None = None,
 ) -> models.CreatePodRequest:
+    """``nonce``: run the program under the exit-code wrapper with it (None: unwrapped)."""
     env = dict(spec.env)
     env["VK_TRIO_NODE"] = spec.node_name
     env["VK_TRIO_KEY"] = spec.key
-    if spec.wants_exit_code:
-        env[EXIT_TAG] = EXIT_MARKER
-    disk = options.container_disk_gb
-    if disk is None and spec.need.disk_gb:
-        disk = max(1, int(-(-spec.need.disk_gb // 1)))
+    args = command_line(spec, default_command, nonce=nonce)
+    if nonce is not None and args is not None:
+        env[WRAPPER_TAG] = spec.restart_policy
+    disk = container_disk_gb(options, spec.need.disk_gb)
     gpu = models.GpuRequest(
         id=gpu_id,
         count=gpu_count,
@@ -116,8 +139,8 @@ def create_request(
         name=instance_name(spec.node_name, spec.key),
         image=spec.image or None,
         template_id=options.template_id,
-        args=command_line(spec, default_command),
-        disk=disk or DEFAULT_DISK_GB,
+        args=args,
+        disk=disk,
         env=env,
         ports=ports(spec, options) or None,
         registry=registry,
@@ -127,22 +150,29 @@ def create_request(
     )
 
 
-def exit_code_in(line: str) -> int | None:
-    match = _MARKER_LINE.match(line)
-    return int(match.group(1)) if match else None
-
-
-def wants_marker(pod: models.Pod) -> bool:
-    return (pod.env or {}).get(EXIT_TAG) == EXIT_MARKER
+def wrapped(pod: models.Pod) -> tuple[str, str] | None:
+    """(restart policy, nonce) of a pod whose program runs under our wrapper, else None."""
+    policy = (pod.env or {}).get(WRAPPER_TAG)
+    nonce = exit_marker.nonce_in(pod.args)
+    if policy not in ("Always", "OnFailure", "Never") or nonce is None:
+        return None
+    return policy, nonce
 
 
 def parse_time(text: str | None) -> datetime | None:
-    if not text:
+    """An RFC 3339 time of RunPod's, always timezone-aware (a time without an offset is UTC:
+    a naive datetime would be read in local time, and year 1 then breaks ``timestamp()``)."""
+    if not text or len(text) > 64:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _port(text: str) -> bool:
+    return ascii_digits(text) and len(text) <= 5 and 0 < int(text) <= 65535
 
 
 def proxy_url(pod_id: str, port: int) -> str:
@@ -154,15 +184,19 @@ def to_instance(
     *,
     node_name: str,
     exit: tuple[int, datetime | None] | None = None,
+    restarts: int = 0,
+    last_exit: Exit | None = None,
 ) -> Instance | None:
-    """The Instance for one of our pods (None: not ours, or already terminated)."""
+    """The Instance for one of our pods (None: not ours, or already terminated). ``exit``: the
+    Job's marker (code, time); ``restarts``/``last_exit``: runs of the container that ended on
+    this pod, for restartCount and lastState."""
     owner = parse_name(pod.name, node_name)
     if owner is None or pod.status == "TERMINATED":
         return None
     uid, attempt = owner
     declared = [p.partition("/") for p in pod.ports or []]
-    tcp = {int(n) for n, _, proto in declared if proto == "tcp" and n.isdigit()}
-    http = [int(n) for n, _, proto in declared if proto == "http" and n.isdigit()]
+    tcp = {int(n) for n, _, proto in declared if proto == "tcp" and _port(n)}
+    http = [int(n) for n, _, proto in declared if proto == "http" and _port(n)]
     mapped = {
         p.private
         for p in (pod.runtime.ports or [] if pod.runtime else [])
@@ -184,8 +218,9 @@ def to_instance(
     elif pod.status == "STARTING":
         state = InstanceState.STARTING
     elif pod.status == "RUNNING" and pod.runtime is None:
-        # Measured: RUNNING is reported before the container is up; it is not running yet.
-        state, message = InstanceState.STARTING, "RunPod reports RUNNING, container not up yet"
+        # Measured: RUNNING is reported before the container is up; it is not running yet
+        # (no message: a status write per pod for this nuance cost a burst 1,000 PATCHes).
+        state = InstanceState.STARTING
     elif pod.status == "RUNNING":
         state, ready = InstanceState.RUNNING, tcp <= mapped
         if not ready:
@@ -221,6 +256,8 @@ def to_instance(
         location=pod.data_center_id or "",
         image=pod.image,
         annotations=annotations,
+        restarts=restarts,
+        last_exit=last_exit,
         usage=usage_of(pod) if state is InstanceState.RUNNING else None,
     )
 

@@ -8,6 +8,8 @@ ones get defaults, so a new field in RunPod's answers never breaks the node.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -78,6 +80,7 @@ class Pod(msgspec.Struct, kw_only=True, rename="camel"):
     cloud: str = ""
     data_center_id: str | None = None
     cost: float = 0.0
+    registry: str | None = None  # the registry credential id the pod pulls with
     runtime: PodRuntime | None = None
     created_at: str | None = None
     started_at: str | None = None
@@ -85,6 +88,20 @@ class Pod(msgspec.Struct, kw_only=True, rename="camel"):
 
 class PodList(msgspec.Struct, kw_only=True):
     pods: list[Pod]
+
+
+class RawPodList(msgspec.Struct, kw_only=True):
+    """The list with each pod left undecoded, so one bad pod cannot spoil the others."""
+
+    pods: list[msgspec.Raw]
+
+
+class PodStub(msgspec.Struct, kw_only=True):
+    """What can still be read of a pod whose full answer cannot: its id and name."""
+
+    id: str
+    name: str = ""
+    status: str = ""
 
 
 class Problem(msgspec.Struct, kw_only=True):
@@ -96,14 +113,18 @@ class Problem(msgspec.Struct, kw_only=True):
     errors: list[str] | None = None
 
 
+Price = Annotated[float, msgspec.Meta(ge=0, le=1e6)]  # $/h; a negative or huge one is no offer
+Count = Annotated[int, msgspec.Meta(ge=0, le=1024)]
+
+
 class GpuPrice(msgspec.Struct, kw_only=True):
-    secure: float = 0.0
-    community: float = 0.0
+    secure: Price = 0.0
+    community: Price = 0.0
 
 
 class GpuMaxCount(msgspec.Struct, kw_only=True):
-    secure: int = 0
-    community: int = 0
+    secure: Count = 0
+    community: Count = 0
 
 
 class DataCenterAvailability(msgspec.Struct, kw_only=True):
@@ -115,7 +136,7 @@ class DataCenterAvailability(msgspec.Struct, kw_only=True):
 class GpuType(msgspec.Struct, kw_only=True, rename="camel"):
     id: str
     name: str = ""
-    memory: int = 0
+    memory: Annotated[int, msgspec.Meta(ge=0, le=2**20)] = 0
     secure: bool = False
     community: bool = False
     price: GpuPrice = msgspec.field(default_factory=GpuPrice)
@@ -126,6 +147,21 @@ class GpuType(msgspec.Struct, kw_only=True, rename="camel"):
 
 class GpuTypeList(msgspec.Struct, kw_only=True):
     gpus: list[GpuType]
+
+
+class DataCenter(msgspec.Struct, kw_only=True):
+    id: str
+    name: str = ""
+
+
+class DataCenterList(msgspec.Struct, kw_only=True, rename="camel"):
+    data_centers: list[DataCenter]
+
+
+class RawGpuTypeList(msgspec.Struct, kw_only=True):
+    """The catalog with each GPU type left undecoded: one odd entry is skipped, not fatal."""
+
+    gpus: list[msgspec.Raw]
 
 
 class Registry(msgspec.Struct, kw_only=True):

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-import msgspec
 import trio
 
+from vk_trio import decoding
+from vk_trio.errors import InvalidInput
 from vk_trio.providers.base import (
     CloudError,
     InvalidSpec,
@@ -55,6 +56,7 @@ PAGE_SIZE = 25  # the v1 list's maximum
 MAX_PAGES = 400
 RESULT_POLLS = 30  # vast-cli polls a result_url 30 times, 0.3 s apart
 RESULT_POLL_SECONDS = 0.3
+MAX_DETAIL = 500  # characters of an error field shown in messages
 _GONE_OFFER = re.compile(
     r"no_such_ask|not available|no longer available|unavailable|already (been )?rented", re.I
 )
@@ -84,7 +86,9 @@ class Answer:
     @property
     def new_contract(self) -> int | None:
         value = self.body.get("new_contract") if isinstance(self.body, dict) else None
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 2**53:
+            return None
+        return value
 
 
 class VastClient:
@@ -137,8 +141,10 @@ class VastClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         idempotent: bool = True,
+        before_send: Callable[[], None] | None = None,
     ) -> Answer:
-        """One logical request under ``endpoint``'s pacing; returns any non-429, non-5xx answer."""
+        """One logical request under ``endpoint``'s pacing; returns any non-429, non-5xx answer.
+        ``before_send`` is called in each turn, before sending (it may raise to give up)."""
         content = None if body is None else json.dumps(body).encode()
         headers = {"content-type": "application/json"} if content is not None else None
         what = f"{method} {path}"
@@ -147,6 +153,8 @@ class VastClient:
             failure: Exception | None = None
             response: httpx2.Response | None = None
             async with self.pacer.turn(endpoint):
+                if before_send is not None:
+                    before_send()
                 try:
                     response = await self._http.request(
                         method, path, params=params, content=content, headers=headers
@@ -186,10 +194,22 @@ class VastClient:
             raise ProviderUnavailable("Vast.ai offer search: the answer has no 'offers' list")
         return [o for o in offers if isinstance(o, dict)]
 
-    async def create_instance(self, offer_id: int, body: Mapping[str, Any]) -> Answer:
-        """The raw answer: the caller must look at ``new_contract`` even when it is an error."""
+    async def create_instance(
+        self,
+        offer_id: int,
+        body: Mapping[str, Any],
+        *,
+        before_send: Callable[[], None] | None = None,
+    ) -> Answer:
+        """The raw answer: the caller must look at ``new_contract`` even when it is an error.
+        ``before_send``: asked in each turn before sending (after every wait), may raise."""
         return await self.call(
-            "create", "PUT", f"/api/v0/asks/{offer_id}/", body=body, idempotent=False
+            "create",
+            "PUT",
+            f"/api/v0/asks/{offer_id}/",
+            body=body,
+            idempotent=False,
+            before_send=before_send,
         )
 
     async def show_instance(self, instance_id: int) -> dict[str, Any] | None:
@@ -255,7 +275,7 @@ class VastClient:
         for _ in range(RESULT_POLLS):
             try:
                 response = await self._plain.get(url)
-            except httpx2.TransportError as exc:
+            except (httpx2.TransportError, httpx2.InvalidURL) as exc:
                 raise ProviderUnavailable(f"Vast.ai logs of {instance_id}: {exc!r}") from exc
             if response.status_code == 200:
                 return response.text
@@ -264,14 +284,19 @@ class VastClient:
 
 
 def decode(response: httpx2.Response) -> Answer:
-    try:
-        body: Any = msgspec.json.decode(response.content) if response.content else None
-    except msgspec.DecodeError:
-        body = None
+    """Any answer as an ``Answer``: a body that is not JSON (or too big, too deep, with numbers
+    out of range) is ``None``, and the callers treat that as the error it is."""
+    body: Any = None
+    if response.content:
+        try:
+            body = decoding.json_value(response.content, what="Vast.ai answer")
+        except InvalidInput:
+            body = None
     error, message = "", ""
     if isinstance(body, dict):
-        error = str(body.get("error") or "")
+        error = str(body.get("error") or "")[:MAX_DETAIL]
         message = str(body.get("msg") or body.get("message") or body.get("detail") or "")
+        message = message[:MAX_DETAIL]
     elif body is None:
         message = response.text[:300]
     return Answer(status=response.status_code, body=body, error=error, message=message)

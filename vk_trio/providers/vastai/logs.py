@@ -3,7 +3,8 @@
 Vast.ai has no log stream: each read asks for a fresh copy of the container's output (a
 ``result_url`` to poll). So following is reading again every ``poll_seconds`` and sending the new
 lines, until the Job wrapper's marker appears, the instance is lost, or it is destroyed. The
-marker itself is vk-trio's bookkeeping (translate.py), never shown to the user.
+wrapper's markers are vk-trio's bookkeeping (translate.py), never shown to the user; only lines
+with the instance's own nonce are the wrapper's (a program's marker-like output is shown).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
+from vk_trio.providers import exit_marker
 from vk_trio.providers.base import LogLine, LogOptions, LogsUnavailable
 from vk_trio.providers.vastai import translate
 from vk_trio.providers.vastai.client import VastClient
@@ -32,9 +34,19 @@ async def read_logs(
     if not instance_id.isdigit():
         raise LogsUnavailable(f"{instance_id!r} is not a Vast.ai instance")
     budget = opts.limit_bytes if opts.limit_bytes is not None else math.inf
+    first = await client.show_instance(int(instance_id))
+    waited = 0.0
+    while first is None and opts.follow and waited < grace_seconds:  # just rented: read lag
+        await trio.sleep(poll_seconds)
+        waited += poll_seconds
+        first = await client.show_instance(int(instance_id))
+    args = first.get("image_args") if first is not None else None
+    nonce = translate.nonce_of(args if isinstance(args, list) else None)
+    label = first.get("label") if first is not None else None
+    job = isinstance(label, str) and label.endswith(translate.JOB_SUFFIX)
     if not opts.follow:
         text = await client.request_logs(int(instance_id), tail=opts.tail_lines)
-        for line in user_lines(text):
+        for line in user_lines(text, nonce):
             budget -= len(line) + 1
             if budget < 0:
                 return
@@ -44,7 +56,7 @@ async def read_logs(
     ending, alive, waited = False, False, 0.0
     while True:
         text = await client.request_logs(int(instance_id))
-        lines = user_lines(text)
+        lines = user_lines(text, nonce)
         if sent is None:
             tail = opts.tail_lines
             sent = max(0, len(lines) - tail) if tail is not None else 0
@@ -54,7 +66,7 @@ async def read_logs(
                 return
             yield LogLine(text=line)
         sent = max(sent, len(lines))
-        if ending or any(translate.is_marker(line) for line in text.splitlines()):
+        if ending or (job and nonce and exit_marker.last_in(text, nonce) is not None):
             return
         row = await client.show_instance(int(instance_id))
         if row is None:
@@ -70,6 +82,9 @@ async def read_logs(
             await trio.sleep(poll_seconds)
 
 
-def user_lines(text: str) -> list[str]:
-    """The container's lines, without the Job wrapper's marker."""
-    return [line for line in text.splitlines() if not translate.is_marker(line)]
+def user_lines(text: str, nonce: str | None) -> list[str]:
+    """The container's lines, without the wrapper's markers (those with ``nonce``)."""
+    lines = text.splitlines()
+    if nonce is None:
+        return lines
+    return [line for line in lines if exit_marker.parse(line, nonce) is None]

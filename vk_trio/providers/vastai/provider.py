@@ -4,7 +4,8 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
 
 * **Offers** come from the real JSON filter language (selection.py), cheapest first at the disk we
   will rent, never above the lowest of the node's caps (``--max-gpu-price`` is per GPU, so times
-  the pod's GPU count), the pod's cap and ``vast.ai/price-max``.
+  the pod's GPU count), the pod's cap and ``vast.ai/price-max``. One search serves every pod
+  waiting at that moment, and each offer goes to one pod (offer_book.py).
 * **Create** is idempotent by ``spec.key``: a key this object rented is remembered; otherwise the
   account is searched for the key's label first. A create whose outcome is unknown (timeout,
   5xx) is never repeated blindly: the label is looked up again. An offer that vanished is
@@ -16,28 +17,32 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
 * **List** is one paged pass over the account's instances for all pods of the node. The filter
   language has no prefix operator and the server's string ordering is not documented, so the
   node's instances are picked by their label here rather than by a range query there.
-* **Jobs** get their real exit code from the wrapper's marker line (translate.py), read through
-  the logs endpoint at most every ``exit_poll_seconds`` per instance. A Job without a command
-  runs its image's ENTRYPOINT and CMD, which are read from the image's registry (images.py) so
-  the wrapper can run them, as RunPod's provider does.
+* **Exit codes and restarts** come from the wrapper's marker lines (translate.py, exits.py),
+  read through the logs endpoint, rationed. A pod without a command runs its image's
+  ENTRYPOINT and CMD, which are read from the image's registry (images.py) so the wrapper can
+  run them, as RunPod's provider does.
+* **Create waits** (the create endpoint's turn comes every 4.5 s) end by asking the pod whether
+  it still wants the instance (``spec.still_wanted``): a pod deleted meanwhile rents nothing.
 * **Delete** destroys (storage bills until destroy, so stopping is never enough); gone is success.
 * There is no limit on the number of pods: Vast.ai's market is the limit.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
-import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
-import msgspec
 import trio
 
+from vk_trio.decoding import ascii_digits
+from vk_trio.errors import InvalidInput
+from vk_trio.providers import exit_marker
 from vk_trio.providers.base import (
     CloudError,
     Instance,
@@ -53,7 +58,9 @@ from vk_trio.providers.base import (
     ProviderUnavailable,
     Requirements,
 )
+from vk_trio.providers.egress import DEFAULT_DENY
 from vk_trio.providers.images import ImageConfigReader
+from vk_trio.providers.rows import RowFaults
 from vk_trio.providers.vastai import selection, translate
 from vk_trio.providers.vastai.client import (
     DEFAULT_BASE_URL,
@@ -61,7 +68,9 @@ from vk_trio.providers.vastai.client import (
     VastClient,
     error_for,
 )
+from vk_trio.providers.vastai.exits import MarkerWatch
 from vk_trio.providers.vastai.logs import read_logs
+from vk_trio.providers.vastai.offer_book import OfferBook
 from vk_trio.providers.vastai.status import (
     ANNOTATION_PREFIX,
     VastInstance,
@@ -97,9 +106,11 @@ class VastProvider:
         clock: epoch seconds now, used only where Vast.ai gives no time.
         read_grace_seconds: how long a created instance the account does not show yet is
             still reported as PROVISIONING.
-        exit_poll_seconds: how often a running Job's logs are read for its exit marker.
+        exit_poll_seconds: how often a running Job's logs are read for its exit marker at most.
         follow_poll_seconds: how often followed logs are fetched again.
         registry_mirror: a pull-through mirror for reading image configs (images.py).
+        max_disk_gb: the most disk one pod may rent (``--max-disk-gb``; None: no cap).
+        registry_deny: address ranges image registry lookups may not reach (egress.py).
         images: the image config reader (default: one of our own, with ``registry_mirror``).
     """
 
@@ -126,6 +137,8 @@ class VastProvider:
         trust_env: bool = True,
         registry_mirror: str | None = None,
         images: ImageConfigReader | None = None,
+        max_disk_gb: float | None = None,
+        registry_deny: Sequence[str] = DEFAULT_DENY,
     ) -> None:
         self.node_name = node_name
         self.policy = selection.Policy(
@@ -134,11 +147,11 @@ class VastProvider:
             min_reliability=min_reliability,
             min_direct_ports=min_direct_ports,
             default_disk_gb=default_disk_gb,
+            max_disk_gb=max_disk_gb,
         )
         self.loading_timeout = loading_timeout
         self.clock = clock
         self.read_grace_seconds = read_grace_seconds
-        self.exit_poll_seconds = exit_poll_seconds
         self.follow_poll_seconds = follow_poll_seconds
         self.client = VastClient(
             api_key=api_key,
@@ -149,11 +162,19 @@ class VastProvider:
         )
         self._tag = translate.node_tag(node_name)
         self._locks: dict[str, trio.Lock] = {}
+        self._renting = trio.Lock()  # one look-up-then-create at a time (create is paced)
         self._pending: dict[str, _Pending] = {}
-        self._markers: dict[str, translate.ExitMarker] = {}
-        self._marker_checked: dict[str, float] = {}
         self._first_running: dict[str, float] = {}
-        self.images = images or ImageConfigReader(mirror=registry_mirror)
+        self.book = OfferBook(
+            self.client.search_offers,
+            self.policy,
+            next_turn=lambda: self.client.pacer.next_turn("search"),
+        )
+        self.markers = MarkerWatch(self.client, job_poll=exit_poll_seconds)
+        self._running: list[tuple[int, str, bool]] = []  # wrapped, running: (id, nonce, job)
+        self._housekept = False  # housekeep() ran since the last list
+        self.images = images or ImageConfigReader(mirror=registry_mirror, deny=registry_deny)
+        self.rows = RowFaults(NAME)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -167,7 +188,7 @@ class VastProvider:
 
     async def offers(self, need: Requirements) -> list[Offer]:
         chosen = selection.select(need, self.policy)
-        rows = await self.client.search_offers(selection.search_query(chosen, self.policy))
+        rows = await self.book.rows_for(chosen)
         found: dict[int, Offer] = {}
         for row in rows:
             offer = self._offer(row, chosen)
@@ -177,39 +198,37 @@ class VastProvider:
 
     def _offer(self, row: Mapping[str, Any], chosen: selection.Selection) -> Offer | None:
         """An offer the pod can use, checked here too: a server that ignores a filter (or a
-        stand-in that does not know it) must not get us the wrong machine."""
+        stand-in that does not know it) must not get us the wrong machine. A row with a field
+        we cannot read (a list or text where a number belongs, ``NaN``) is no offer."""
         try:
-            offer_id, price = int(row["id"]), float(row["dph_total"])
-            gpu, count = str(row["gpu_name"]), int(row["num_gpus"])
-            gpu_ram = float(row.get("gpu_ram") or 0.0)
-        except (KeyError, TypeError, ValueError):
+            offer = selection.OfferRow.read(row)
+        except InvalidInput:
             return None
-        location = str(row.get("geolocation") or "")
-        country = location.rsplit(",", 1)[-1].strip()
+        country = offer.location.rsplit(",", 1)[-1].strip()
         if (
-            count != chosen.gpu_count
-            or (chosen.gpu_names and gpu not in chosen.gpu_names)
-            or (chosen.gpu_ram_mb is not None and gpu_ram < chosen.gpu_ram_mb)
+            offer.num_gpus != chosen.gpu_count
+            or (chosen.gpu_names and offer.gpu_name not in chosen.gpu_names)
+            or (chosen.gpu_ram_mb is not None and offer.ram_mb < chosen.gpu_ram_mb)
             or (chosen.countries is not None and country not in chosen.countries)
-            or float(row.get("reliability2") or 0.0) < self.policy.min_reliability
-            or int(row.get("direct_port_count") or 0) < self.policy.min_direct_ports
-            or not selection.fits(row, chosen)
+            or offer.reliability < self.policy.min_reliability
+            or offer.direct_ports < self.policy.min_direct_ports
+            or not selection.fits(offer, chosen)
         ):
             return None
-        details = {"disk_gb": f"{chosen.disk_gb:g}", "gpu_ram_mb": f"{gpu_ram:g}"}
+        details = {"disk_gb": f"{chosen.disk_gb:g}", "gpu_ram_mb": f"{offer.ram_mb:g}"}
         for key in ("machine_id", "reliability2", "inet_down", "cuda_max_good"):
-            if row.get(key) is not None:
-                details[key] = str(row[key])
-        hosting = row.get("hosting_type")
+            value = getattr(offer, key)
+            if value is not None:
+                details[key] = f"{value:g}" if isinstance(value, float) else str(value)
         return Offer(
             provider=self.name,
-            offer_id=str(offer_id),
-            gpu_type=gpu,
-            gpu_count=count,
-            gpu_memory_gb=round(gpu_ram / 1024, 2),
-            price_per_hour=price,
-            location=location,
-            cloud_type="datacenter" if isinstance(hosting, int) and hosting >= 1 else "community",
+            offer_id=str(offer.id),
+            gpu_type=offer.gpu_name,
+            gpu_count=offer.num_gpus,
+            gpu_memory_gb=round(offer.ram_mb / 1024, 2),
+            price_per_hour=offer.dph_total,
+            location=offer.location,
+            cloud_type="datacenter" if _datacenter(offer.hosting_type) else "community",
             details=details,
         )
 
@@ -222,17 +241,44 @@ class VastProvider:
             pending = self._pending.get(spec.key)
             if pending is not None:
                 return pending.instance
-            label = translate.label(spec)
+            if offer.provider != self.name or not _offer_id(offer.offer_id):
+                raise NoCapacity(f"offer {offer.offer_id!r} is not a Vast.ai offer")
+            offer_id = int(offer.offer_id)
+            refused = self.book.claim(offer_id, spec.key)
+            if refused is not None:
+                raise NoCapacity(f"offer {offer_id} is {refused}")
+            rented = False
+            try:
+                instance = await self._create(spec, offer, chosen)
+                rented = True
+                return instance
+            except NoCapacity:
+                self.book.vanished(offer_id)
+                raise
+            finally:
+                self.book.release(offer_id, spec.key, rented=rented)
+
+    async def _create(
+        self, spec: InstanceSpec, offer: Offer, chosen: selection.Selection
+    ) -> Instance:
+        spec.ensure_wanted()
+        label = translate.label(spec)
+        program, wrap = await self._program(spec)
+        nonce = exit_marker.new_nonce() if wrap else None
+        translate.check(spec, program, nonce=nonce)
+        body = translate.create_body(spec, disk_gb=chosen.disk_gb, program=program, nonce=nonce)
+        # One rental at a time (Vast.ai takes one create per 4.5 s anyway): each looks for an
+        # instance of its label right before its create, so 200 waiting pods do not queue 200
+        # look-ups ahead of the status loop's list on the list endpoint's one-a-second turns.
+        async with self._renting:
+            spec.ensure_wanted()
             existing = await self._find(label)
             if existing is not None:
                 return existing
-            if offer.provider != self.name or not offer.offer_id.isdigit():
-                raise NoCapacity(f"offer {offer.offer_id!r} is not a Vast.ai offer")
-            program = await self._program(spec)
-            translate.check(spec, program)
-            body = translate.create_body(spec, disk_gb=chosen.disk_gb, program=program)
             try:
-                answer = await self.client.create_instance(int(offer.offer_id), body)
+                answer = await self.client.create_instance(
+                    int(offer.offer_id), body, before_send=spec.ensure_wanted
+                )
             except CreateOutcomeUnknown:
                 for _ in range(LOOKUP_TRIES):
                     found = await self._find(label)
@@ -240,31 +286,38 @@ class VastProvider:
                         return found
                     await trio.sleep(self.client.pacer.interval("create"))
                 raise
-            new_id = answer.new_contract
-            success = isinstance(answer.body, dict) and answer.body.get("success") is not False
-            if answer.status == 200 and success and new_id is not None:
-                instance = self._rented(spec, offer, new_id)
-                self._pending[spec.key] = _Pending(instance=instance, since=trio.current_time())
-                return instance
-            error = error_for("create", answer)
-            if new_id is not None:
-                await self._destroy_leftover(new_id)
-                if not isinstance(error, PaymentRequired | ProviderAuthFailed):
-                    error = NoCapacity(f"{error.message}; instance {new_id} was destroyed")
-            raise error
+        new_id = answer.new_contract
+        success = isinstance(answer.body, dict) and answer.body.get("success") is not False
+        if answer.status == 200 and success and new_id is not None:
+            instance = self._rented(spec, offer, new_id)
+            self._pending[spec.key] = _Pending(instance=instance, since=trio.current_time())
+            return instance
+        error = error_for("create", answer)
+        if new_id is not None:
+            await self._destroy_leftover(new_id)
+            if not isinstance(error, PaymentRequired | ProviderAuthFailed):
+                error = NoCapacity(f"{error.message}; instance {new_id} was destroyed")
+        raise error
 
-    async def _program(self, spec: InstanceSpec) -> tuple[str, ...]:
-        """For a Job without a command: what its image runs (ENTRYPOINT, then the pod's args or
-        the image's CMD), read from the image's registry so the exit-code wrapper can run it."""
-        if not spec.wants_exit_code or spec.command:
-            return ()
-        config = await self.images.read(spec.image, spec.registry_auth)
+    async def _program(self, spec: InstanceSpec) -> tuple[tuple[str, ...], bool]:
+        """(what the image runs, for a pod without a command: ENTRYPOINT, then the pod's args or
+        the image's CMD, read from the image's registry; whether to wrap the program). A Job is
+        always wrapped (its exit code ends it; an image that cannot be read fails it); an
+        ``Always`` pod whose image cannot be read runs unwrapped, as written."""
+        if spec.command:
+            return (), True
+        try:
+            config = await self.images.read(spec.image, spec.registry_auth)
+        except CloudError:
+            if spec.wants_exit_code:
+                raise
+            return (), False
         program = (*config.entrypoint, *(spec.args or config.cmd))
-        if not program:
+        if not program and spec.wants_exit_code:
             raise InvalidSpec(
                 f"image {spec.image} has neither ENTRYPOINT nor CMD: set the container's command"
             )
-        return program
+        return program, bool(program)
 
     def _rented(self, spec: InstanceSpec, offer: Offer, instance_id: int) -> Instance:
         return Instance(
@@ -288,12 +341,12 @@ class VastProvider:
         rows = await self.client.list_instances(select_filters={"label": {"eq": label}})
         owner = translate.owner(label)
         found = sorted(
-            (r for r in rows if r.get("label") == label and isinstance(r.get("id"), int)),
-            key=lambda r: int(r["id"]),
+            (r for r in rows if r.get("label") == label and _row_id(r) is not None),
+            key=lambda r: _row_id(r) or 0,
         )
         if not found or owner is None:
             return None
-        return await self._instance(self._decode(found[-1]), owner)
+        return self._instance(self._decode(found[-1]), owner)
 
     async def _destroy_leftover(self, instance_id: int) -> None:
         """Best effort: a leftover still carries our label, so list() shows it until deleted."""
@@ -304,6 +357,7 @@ class VastProvider:
 
     async def list(self) -> list[Instance]:
         rows = await self.client.list_instances()
+        ours: list[tuple[VastInstance, translate.Owner]] = []
         found: list[Instance] = []
         visible: set[str] = set()
         for raw in rows:
@@ -311,8 +365,31 @@ class VastProvider:
             owner = translate.owner(text if isinstance(text, str) else None)
             if owner is None or owner.node_tag != self._tag:
                 continue
-            found.append(await self._instance(self._decode(raw), owner))
             visible.add(owner.key)
+            try:
+                row = self._decode(raw)
+            except Exception as exc:  # one row's odd answer is that row's problem (rows.py)
+                self._unreadable(raw, text, owner, exc, found)
+                continue
+            ours.append((row, owner))
+            if row.actual_status == "running":
+                self._first_running.setdefault(str(row.id), self.clock())
+        self._running = [
+            (row.id, nonce, owner.job)
+            for row, owner in ours
+            if row.actual_status == "running"
+            and (nonce := translate.nonce_of(row.image_args)) is not None
+        ]
+        if not self._housekept:  # nobody reads markers between lists: read them here
+            await self.markers.read_due(self._running)
+        self._housekept = False
+        for row, owner in ours:
+            try:
+                found.append(self._instance(row, owner))
+            except Exception as exc:
+                self._unreadable({"id": row.id}, row.label, owner, exc, found)
+            else:
+                self.rows.read(str(row.id))
         now = trio.current_time()
         for key, pending in list(self._pending.items()):
             if key in visible or now - pending.since > self.read_grace_seconds:
@@ -321,46 +398,55 @@ class VastProvider:
                 found.append(pending.instance)
         return found
 
+    def _unreadable(
+        self,
+        raw: Mapping[str, Any],
+        text: object,
+        owner: translate.Owner,
+        exc: Exception,
+        found: builtins.list[Instance],
+    ) -> None:
+        """A row of ours we cannot read: a placeholder when its id is readable (so its pod is
+        not rented twice and it can still be destroyed), else skipped and reported."""
+        row_id = raw.get("id")
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 0:
+            self.rows.skipped(f"label {text!r:.80}", exc)
+            return
+        found.append(
+            self.rows.placeholder(
+                instance_id=str(row_id),
+                node_name=self.node_name,
+                pod_uid=owner.pod_uid,
+                attempt=owner.attempt,
+                exc=exc,
+            )
+        )
+
+    async def housekeep(self) -> None:
+        """Between two lists: read the markers that are due (exits.py), off the list's path."""
+        self._housekept = True
+        await self.markers.read_due(self._running, budget=None)
+
     def _decode(self, raw: dict[str, Any]) -> VastInstance:
         try:
             return decode_row(raw)
-        except msgspec.ValidationError as exc:
-            raise ProviderUnavailable(f"Vast.ai instance {raw.get('id')}: {exc}") from exc
+        except InvalidInput as exc:
+            raise ProviderUnavailable(str(exc)) from exc
 
-    async def _instance(self, row: VastInstance, owner: translate.Owner) -> Instance:
-        instance_id = str(row.id)
-        wrapped = translate.wrapped(row.image_args)
-        if row.actual_status == "running":
-            self._first_running.setdefault(instance_id, self.clock())
-        marker = self._markers.get(instance_id)
-        if marker is None and wrapped and row.actual_status in ("running", "exited"):
-            marker = await self._read_marker(row.id, owner.key)
+    def _instance(self, row: VastInstance, owner: translate.Owner) -> Instance:
+        marker, restarts, last_exit = self.markers.fields(row.id)
         return instance_from(
             row,
             owner,
             node_name=self.node_name,
             marker=marker,
-            wrapped=wrapped,
+            wrapped=translate.wrapped(row.image_args),
             loading_timeout=self.loading_timeout,
             clock=self.clock,
-            first_seen_running=self._first_running.get(instance_id),
+            first_seen_running=self._first_running.get(str(row.id)),
+            restarts=restarts,
+            last_exit=last_exit,
         )
-
-    async def _read_marker(self, instance_id: int, key: str) -> translate.ExitMarker | None:
-        now = trio.current_time()
-        if now - self._marker_checked.get(str(instance_id), -math.inf) < self.exit_poll_seconds:
-            return None
-        self._marker_checked[str(instance_id)] = now
-        try:
-            text = await self.client.request_logs(
-                instance_id, tail=5, grep=f"{translate.MARKER} key={key} "
-            )
-        except CloudError:
-            return None  # no marker this round; the next list() asks again
-        marker = translate.exit_marker(text, key)
-        if marker is not None:
-            self._markers[str(instance_id)] = marker
-        return marker
 
     # --- delete ----------------------------------------------------------------------------------
 
@@ -368,11 +454,11 @@ class VastProvider:
         for key, pending in list(self._pending.items()):
             if pending.instance.instance_id == instance_id:
                 del self._pending[key]
-        if not instance_id.isdigit():
+        if not _offer_id(instance_id):
             return  # not a Vast.ai id: nothing of ours can have it
         await self.client.destroy_instance(int(instance_id))
-        for cache in (self._markers, self._marker_checked, self._first_running):
-            cache.pop(instance_id, None)
+        self._first_running.pop(instance_id, None)
+        self.markers.forget(int(instance_id))
 
     # --- logs ------------------------------------------------------------------------------------
 
@@ -384,3 +470,21 @@ class VastProvider:
             poll_seconds=self.follow_poll_seconds,
             grace_seconds=self.read_grace_seconds,
         )
+
+
+def _datacenter(hosting_type: object) -> bool:
+    return (
+        isinstance(hosting_type, int) and not isinstance(hosting_type, bool) and hosting_type >= 1
+    )
+
+
+def _offer_id(text: str) -> bool:
+    """Vast.ai ids are positive integers (ASCII digits; "²" is a digit only to str.isdigit)."""
+    return ascii_digits(text) and len(text) <= 16
+
+
+def _row_id(row: Mapping[str, Any]) -> int | None:
+    value = row.get("id")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53:
+        return value
+    return None

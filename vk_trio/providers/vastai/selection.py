@@ -16,19 +16,27 @@ wins: ``vast.ai/price-max``, the pod's own cap, the node's whole-instance cap, a
 ``--max-gpu-price``, which is per GPU (as for RunPod) and so caps an instance at that price times
 the pod's GPU count.
 
-Everything here is pure: parsing fails with ``InvalidAnnotation`` (the pod waits for a fix),
-never with anything else.
+**Disk.** The disk rented is the largest of ``vast.ai/disk`` and the pod's ephemeral-storage, at
+least Vast.ai's minimum, and never more than the node's ``--max-disk-gb``: an annotation above it
+is an ``InvalidAnnotation`` (the pod waits for a fix), a pod spec above it an ``InvalidSpec``.
+
+Everything here is pure: parsing fails with ``InvalidAnnotation`` (the pod waits for a fix), or
+``InvalidSpec`` for a disk the pod spec itself asks beyond the node's maximum, never with
+anything else.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from vk_trio.providers.base import InvalidAnnotation, Requirements
+import msgspec
+
+from vk_trio import decoding
+from vk_trio.providers.base import InvalidAnnotation, InvalidSpec, Requirements
 from vk_trio.providers.vastai.regions import RegionError, countries
 
 PREFIX = "vast.ai/"
@@ -72,6 +80,7 @@ class Policy:
     min_reliability: float = 0.90
     min_direct_ports: int = 1
     default_disk_gb: float = 20.0
+    max_disk_gb: float | None = None  # --max-disk-gb: the most disk one pod may rent
     limit: int = 64
 
 
@@ -146,6 +155,17 @@ def select(need: Requirements, policy: Policy) -> Selection:
     disks = [size_bytes(notes[DISK], annotation=DISK) / 10**9] if DISK in notes else []
     if need.disk_gb:
         disks.append(need.disk_gb)
+    cap = policy.max_disk_gb
+    if cap is not None and DISK in notes and disks[0] > cap:
+        raise InvalidAnnotation(
+            f"{DISK}: {notes[DISK]!r} is more disk than this node rents for one pod "
+            f"({cap:g} GB, --max-disk-gb)"
+        )
+    if cap is not None and need.disk_gb and need.disk_gb > cap:
+        raise InvalidSpec(
+            f"ephemeral-storage ({need.disk_gb:g} GB) is more disk than this node rents for one "
+            f"pod ({cap:g} GB, --max-disk-gb)"
+        )
     return Selection(
         gpu_names=gpu_names(notes),
         gpu_count=gpus,
@@ -190,13 +210,110 @@ def search_query(selection: Selection, policy: Policy) -> dict[str, Any]:
     return query
 
 
-def fits(offer: Mapping[str, Any], selection: Selection) -> bool:
-    """What the server cannot filter: the instance's share of the machine's RAM."""
-    if selection.max_price is not None and float(offer.get("dph_total") or 0) > selection.max_price:
+MAX_LIMIT = 1000  # offers one search asks for when it serves many waiting pods
+
+
+def union_query(
+    selections: Iterable[Selection], policy: Policy, *, wanted: int = 0
+) -> dict[str, Any]:
+    """One search for several pods' selections (the same disk): each filter at its loosest,
+    so every offer any of them could use is found; each pod checks the offers against its own
+    selection (``fits``). ``wanted``: how many pods wait, so the search returns enough."""
+    chosen = list(dict.fromkeys(selections))
+    if not chosen:
+        raise ValueError("a search needs at least one selection")
+    query = search_query(chosen[0], policy)
+    if len(chosen) > 1:
+        query.pop("gpu_name", None)
+        query.pop("gpu_ram", None)
+        query.pop("dph_total", None)
+        query.pop("geolocation", None)
+        query.pop("cpu_cores_effective", None)
+        query.pop("cpu_ram", None)
+        counts = sorted({s.gpu_count for s in chosen})
+        query["num_gpus"] = {"eq": counts[0]} if len(counts) == 1 else {"in": counts}
+        query["disk_space"] = {"gte": min(s.disk_gb for s in chosen)}
+        if all(s.gpu_names for s in chosen):
+            query["gpu_name"] = {"in": sorted({n for s in chosen for n in s.gpu_names})}
+        loosest: list[tuple[str, str, list[float | int | None]]] = [
+            ("gpu_ram", "gte", [s.gpu_ram_mb for s in chosen]),
+            ("dph_total", "lte", [s.max_price for s in chosen]),
+            ("cpu_cores_effective", "gte", [s.cpu_cores for s in chosen]),
+            ("cpu_ram", "gte", [s.memory_mb for s in chosen]),
+        ]
+        for name, op, values in loosest:
+            if all(v is not None for v in values):
+                known = [v for v in values if v is not None]
+                query[name] = {op: min(known) if op == "gte" else max(known)}
+        if all(s.countries is not None for s in chosen):
+            query["geolocation"] = {"in": sorted({c for s in chosen for c in s.countries or ()})}
+    query["limit"] = min(MAX_LIMIT, max(policy.limit, 2 * wanted))
+    return query
+
+
+Cosmetic = int | float | Annotated[str, msgspec.Meta(max_length=256)] | None
+
+
+class OfferRow(msgspec.Struct, kw_only=True):
+    """One row of an offer search, as far as vk-trio reads it, within bounds: a number that is
+    text, a list, ``NaN`` or out of range makes the row no offer (``read`` raises
+    ``InvalidInput``), never a crash of the search."""
+
+    id: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+    dph_total: Annotated[float, msgspec.Meta(ge=0, le=1e6)]
+    gpu_name: Annotated[str, msgspec.Meta(max_length=256)]
+    num_gpus: Annotated[int, msgspec.Meta(ge=0, le=1024)]
+    gpu_ram: Annotated[float, msgspec.Meta(ge=0, le=1e9)] | None = None  # MB per GPU
+    reliability2: Annotated[float, msgspec.Meta(ge=0, le=10)] | None = None
+    direct_port_count: Annotated[int, msgspec.Meta(ge=0, le=2**20)] | None = None
+    geolocation: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    cpu_cores: Annotated[float, msgspec.Meta(ge=0, le=2**20)] | None = None
+    cpu_cores_effective: Annotated[float, msgspec.Meta(ge=0, le=2**20)] | None = None
+    cpu_ram: Annotated[float, msgspec.Meta(ge=0, le=1e12)] | None = None  # MB
+    disk_space: Annotated[float, msgspec.Meta(ge=0, le=1e9)] | None = None  # GB
+    machine_id: Cosmetic = None
+    inet_down: Cosmetic = None
+    cuda_max_good: Cosmetic = None
+    hosting_type: Cosmetic = None
+
+    @classmethod
+    def read(cls, row: Mapping[str, Any]) -> OfferRow:
+        offer: OfferRow = decoding.convert(
+            row, cls, what=f"Vast.ai offer {row.get('id')!r:.40}", strict=False
+        )
+        return offer
+
+    # null reads as "unknown": no GPU RAM, no reliability, no direct ports, no location
+
+    @property
+    def ram_mb(self) -> float:
+        return self.gpu_ram or 0.0
+
+    @property
+    def reliability(self) -> float:
+        return self.reliability2 or 0.0
+
+    @property
+    def direct_ports(self) -> int:
+        return self.direct_port_count or 0
+
+    @property
+    def location(self) -> str:
+        return self.geolocation or ""
+
+
+def fits(offer: OfferRow, selection: Selection) -> bool:
+    """What a search shared with other pods (union_query) may not have filtered for this one,
+    and what the server cannot filter: the instance's share of the machine's RAM."""
+    if selection.max_price is not None and offer.dph_total > selection.max_price:
+        return False
+    if (offer.disk_space or 0.0) < selection.disk_gb:
+        return False
+    if selection.cpu_cores is not None and (offer.cpu_cores_effective or 0.0) < selection.cpu_cores:
         return False
     if selection.memory_mb is None:
         return True
-    cores, effective, ram = (offer.get(k) for k in ("cpu_cores", "cpu_cores_effective", "cpu_ram"))
+    cores, effective, ram = offer.cpu_cores, offer.cpu_cores_effective, offer.cpu_ram
     if not cores or not effective or not ram:
         return False  # cpu_cores can be null; such offers cannot be judged (gpuhunt skips them)
-    return float(ram) * float(effective) / float(cores) >= selection.memory_mb
+    return ram * effective / cores >= selection.memory_mb

@@ -11,6 +11,10 @@ for longer than ``loading_timeout`` is FAILED too (dstack#2809: "can take hours"
 
 A Job wrapped by translate.py stays ``running`` after its command ended; its marker gives the
 state EXITED and the real exit code. An unwrapped Job that ``exited`` is EXITED without a code.
+An ``Always`` pod's wrapper restarts the program in place; the markers of its runs give the
+instance's ``restarts`` and ``last_exit``. A container that ran and then ``exited`` (or whose
+host was lost) keeps the time it started: it ran, and "never started" (ContainerCannotRun, 128)
+would be a lie.
 
 Ready means running with every ``-p`` port of the request mapped in ``ports`` (which Vast.ai only
 shows once running); the pod IP is ``public_ipaddr``.
@@ -22,12 +26,14 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-from vk_trio.providers.base import GpuUsage, Instance, InstanceState, Usage
-from vk_trio.providers.vastai.translate import ExitMarker, Owner
+from vk_trio import decoding
+from vk_trio.providers.base import Exit, GpuUsage, Instance, InstanceState, Usage
+from vk_trio.providers.exit_marker import ExitMarker
+from vk_trio.providers.vastai.translate import Owner
 
 ANNOTATION_PREFIX = "vastai.vk-trio.io/"
 ERROR_MESSAGE = re.compile(
@@ -40,32 +46,44 @@ MIB = 1024 * 1024
 _PORT_KEY = re.compile(r"^-p\s+(\d+):(\d+)(?:/(tcp|udp))?$")
 
 
+# Bounds of what a row may say (vk_trio/decoding.py's rules, as msgspec constraints): numbers
+# finite and in range (a "NaN" start date or a 1e300 duration would break the clock arithmetic),
+# text of bounded length (a status message ends up in the pod's status and Events).
+Id = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=1024)]
+Epoch = Annotated[float, msgspec.Meta(ge=0, le=1e11)]  # seconds: until the year 5138
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=1e10)]
+Price = Annotated[float, msgspec.Meta(ge=0, le=1e6)]
+Short = Annotated[str, msgspec.Meta(max_length=1024)]
+Long = Annotated[str, msgspec.Meta(max_length=8192)]
+
+
 class PortBinding(msgspec.Struct, kw_only=True):
-    HostIp: str | None = None
-    HostPort: str | int | None = None
+    HostIp: Short | None = None
+    HostPort: Short | Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
 
 
 class VastInstance(msgspec.Struct, kw_only=True):
     """The fields of an instance row vk-trio reads (the rest is ignored)."""
 
-    id: int
-    label: str | None = None
-    actual_status: str | None = None
-    intended_status: str | None = None
-    status_msg: str | None = None
-    image_uuid: str | None = None
-    image_args: list[str] | None = None
-    extra_env: list[list[str]] | None = None
-    public_ipaddr: str | None = None
-    ports: dict[str, list[PortBinding] | None] | None = None
-    machine_id: int | None = None
-    gpu_name: str | None = None
-    num_gpus: int | None = None
-    dph_total: float | None = None
-    geolocation: str | None = None
-    start_date: float | None = None
-    duration: float | None = None
-    uptime_mins: float | None = None
+    id: Id
+    label: Short | None = None
+    actual_status: Short | None = None
+    intended_status: Short | None = None
+    status_msg: Long | None = None
+    image_uuid: Short | None = None
+    image_args: list[Long] | None = None
+    extra_env: list[list[Long]] | None = None
+    public_ipaddr: Short | None = None
+    ports: dict[Short, list[PortBinding] | None] | None = None
+    machine_id: Id | None = None
+    gpu_name: Short | None = None
+    num_gpus: Count | None = None
+    dph_total: Price | None = None
+    geolocation: Short | None = None
+    start_date: Epoch | None = None
+    duration: Seconds | None = None
+    uptime_mins: Seconds | None = None
     cpu_util: float | None = None  # fraction of the instance's cores busy
     cpu_cores_effective: float | None = None
     mem_usage: float | None = None  # MB (MiB: what the host's cgroup reports)
@@ -74,8 +92,10 @@ class VastInstance(msgspec.Struct, kw_only=True):
 
 
 def decode_row(row: dict[str, Any]) -> VastInstance:
-    """Raises ``msgspec.ValidationError`` when a field has a shape we cannot read."""
-    return msgspec.convert(row, VastInstance, strict=False)
+    """Raises ``InvalidInput`` when a field has a shape or a value we cannot read."""
+    return decoding.convert(
+        row, VastInstance, what=f"Vast.ai instance {row.get('id')!r:.40}", strict=False
+    )
 
 
 def requested_ports(row: VastInstance) -> list[str]:
@@ -113,8 +133,11 @@ def instance_from(
     loading_timeout: float,
     clock: Callable[[], float],
     first_seen_running: float | None = None,
+    restarts: int = 0,
+    last_exit: Exit | None = None,
 ) -> Instance:
-    """The ``Instance`` a row shows (``marker``: the Job wrapper's, when read)."""
+    """The ``Instance`` a row shows (``marker``: the Job wrapper's, when read; ``restarts``,
+    ``last_exit``: an Always wrapper's runs that ended)."""
     status = row.actual_status
     message = row.status_msg or ""
     server_now = (
@@ -122,12 +145,14 @@ def instance_from(
         if row.start_date is not None and row.duration is not None
         else clock()
     )
-    started: float | None = None
+    started: float | None = first_seen_running
     if status == "running":
         if row.uptime_mins is not None:
             started = server_now - row.uptime_mins * 60.0
-        else:
-            started = first_seen_running if first_seen_running is not None else server_now
+        elif started is None:
+            started = server_now
+    elif status == "exited" and started is None:
+        started = row.start_date  # it ran (only a started container exits); when, roughly
     ready = False
     exit_code: int | None = None
     finished: float | None = None
@@ -182,6 +207,8 @@ def instance_from(
         location=row.geolocation or "",
         image=row.image_uuid or "",
         annotations=pod_annotations(row),
+        restarts=restarts,
+        last_exit=last_exit,
         usage=usage_of(row, at=server_now) if state is InstanceState.RUNNING else None,
     )
 

@@ -1,6 +1,6 @@
 """A simulated RunPod (REST v2) for tests, benchmarks and ``vk-trio demo``; see app.py."""
 
-from vk_trio.sim.runpod.app import RunPodSim
+from vk_trio.sim.runpod.app import REALISTIC_LATENCY, RunPodSim
 from vk_trio.sim.runpod.catalog import Catalog, DataCenter, GpuType
 from vk_trio.sim.runpod.examples import seed_workloads
 from vk_trio.sim.runpod.faults import Fault, RateLimiter
@@ -11,6 +11,7 @@ from vk_trio.sim.runpod.workloads import Workload
 
 __all__ = [
     "NO_CAPACITY",
+    "REALISTIC_LATENCY",
     "Catalog",
     "DataCenter",
     "Fault",

@@ -13,7 +13,8 @@ from functools import partial
 
 import trio
 
-from vk_trio.sim.runpod.app import RunPodSim
+from vk_trio.latency import from_flag
+from vk_trio.sim.runpod.app import REALISTIC_LATENCY, RunPodSim
 from vk_trio.sim.runpod.examples import seed_workloads
 from vk_trio.sim.runpod.model import Timings
 
@@ -28,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ports-delay", type=float, default=Timings.ports_delay)
     parser.add_argument("--running-early", action="store_true", help="report RUNNING at once")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--latency",
+        default="",
+        help="response times: 'realistic', or e.g. 'createPod=1-3,listPods=0.3,*=0.1' (seconds)",
+    )
     args = parser.parse_args(argv)
     timings = Timings(
         provisioning=args.provisioning,
@@ -35,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         ports_delay=args.ports_delay,
         running_early=args.running_early,
     )
-    sim = RunPodSim(api_key=args.api_key, timings=timings, seed=args.seed)
+    sim = RunPodSim(
+        api_key=args.api_key,
+        timings=timings,
+        seed=args.seed,
+        latency=from_flag(args.latency, realistic=REALISTIC_LATENCY, seed=args.seed),
+    )
     for image, workload in seed_workloads().items():
         sim.script_workload(image, workload)
 

@@ -7,6 +7,7 @@ In process under trio::
     sim.set_stock("NVIDIA GeForce RTX 4090", "EU-RO-1", "SECURE", 0)
     sim.script_workload("trainer:1", Workload(lines=("epoch 1",), duration=30, exit_code=3))
     sim.add_fault(Fault(operation="createPod", status=500, apply_first=True))
+    sim.latency = Latency(REALISTIC_LATENCY)        # createPod takes 1-3 s, listPods 0.3 s
     assert sim.cost(pod_id) == pytest.approx(...)
 
 The scripted images' registry configs (ENTRYPOINT/CMD) are served at ``sim.registry_url``.
@@ -23,6 +24,7 @@ from typing import Any
 import trio
 
 from vk_trio.httpserver import Request, Response, serve
+from vk_trio.latency import Latency
 from vk_trio.sim.registry import PREFIX as REGISTRY_PREFIX
 from vk_trio.sim.registry import ImageRegistry
 from vk_trio.sim.runpod.catalog import Catalog
@@ -33,6 +35,15 @@ from vk_trio.sim.runpod.routes import Api, RecordedRequest
 from vk_trio.sim.runpod.state import Account, Registry, Template
 from vk_trio.sim.runpod.validation import Validator
 from vk_trio.sim.runpod.workloads import Workload
+
+# Response times in seconds (issue 10's acceptance run: create 1-3 s, list 0.3 s), for
+# ``Latency(REALISTIC_LATENCY)``. Operations not named answer in 0.2-0.4 s.
+REALISTIC_LATENCY: dict[str, tuple[float, float]] = {
+    "createPod": (1.0, 3.0),
+    "listPods": (0.3, 0.3),
+    "deletePod": (0.3, 0.6),
+    "*": (0.2, 0.4),
+}
 
 
 class RunPodSim:
@@ -48,6 +59,7 @@ class RunPodSim:
         wall_origin: datetime | None = None,
         rate_limiter: RateLimiter | None = None,
         seed: int = 0,
+        latency: Latency | None = None,
     ) -> None:
         self.api_keys = {api_key}
         self.clock = SimClock(clock, wall_origin=wall_origin)
@@ -56,6 +68,7 @@ class RunPodSim:
             clock=self.clock, catalog=self.catalog, timings=timings or Timings(), seed=seed
         )
         self.faults = Faults(limiter=rate_limiter or RateLimiter())
+        self.latency = latency or Latency(seed=seed)  # per operation, after the rate limit
         self.validator = Validator()
         self.requests: list[RecordedRequest] = []
         self.api = Api(self)

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# RunPod bills stopped pods for their disk; $0.20 per GB-month, per hour.
+# RunPod bills disk: $0.10 per GB-month while the pod runs, $0.20 while it is stopped
+# (docs.runpod.io/pods/storage), here per hour.
+RUNNING_DISK_PER_GB_HOUR = 0.10 / 730
 STORAGE_PER_GB_HOUR = 0.20 / 730
 
 

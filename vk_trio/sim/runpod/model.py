@@ -24,6 +24,7 @@ from typing import Any
 
 import trio
 
+from vk_trio.sim.runpod.ledger import RUNNING_DISK_PER_GB_HOUR
 from vk_trio.sim.runpod.workloads import Workload, plan_run
 from vk_trio.sim.usage import busy
 
@@ -248,6 +249,15 @@ class SimPod:
 
     # --- what the API shows -----------------------------------------------------------
 
+    @property
+    def ready_at(self) -> float | None:
+        """When the current run became ready as the API shows it: ``runtime`` present and every
+        TCP port mapped (None: not yet running). Benchmarks measure from here to pod Ready."""
+        if self.runtime_at is None:
+            return None
+        tcp = any(spec.partition("/")[2] == "tcp" for spec in self.ports)
+        return self.runtime_at + (self.timings.tcp_delay if tcp else 0.0)
+
     def status(self) -> Phase:
         early = self.timings.running_early and self.phase in (Phase.PROVISIONING, Phase.STARTING)
         return Phase.RUNNING if early else self.phase
@@ -286,6 +296,16 @@ class SimPod:
             "memory": {"util": round(load.memory * 100)},
             "ports": ports,
         }
+
+    def disk_gb(self) -> int:
+        """Container disk plus the pod's own (persistent) volume, in GB."""
+        return self.disk + int((self.mounts.get("persistent") or {}).get("size", 0))
+
+    def rate_per_hour(self) -> float:
+        """What the pod bills per hour while it runs: its GPUs, and its disk (RunPod charges
+        container and volume disk of a running pod $0.10 per GB-month)."""
+        gpus = self.price_per_gpu * (self.gpu_count or 1)
+        return gpus + self.disk_gb() * RUNNING_DISK_PER_GB_HOUR
 
     def to_json(self, now: float, clock: SimClock) -> dict[str, Any]:
         """The v2 ``Pod`` object."""
@@ -330,7 +350,7 @@ class SimPod:
             "template": None,
             # The spec says 0.0 once EXITED; a pod stopped through v2 kept showing its rate
             # (measured), so the simulator keeps it too.
-            "cost": round(self.price_per_gpu * self.gpu_count, 4),
+            "cost": round(self.rate_per_hour(), 4),
             "locked": self.locked,
             "globalNetworking": {"enabled": False},
             "runtime": runtime,

@@ -2,9 +2,10 @@
 
 Every request goes through the same gate, in the order the real API appears to apply it: route
 (404/405 as problem bodies), bearer auth (401), the Cloudflare user-agent check (403), per-window
-rate limits (429 with ``Retry-After``), armed faults, then validation of query parameters and
-body against the OpenAPI document (422 naming the field), then the handler's own rules. Every
-answer is an OpenAPI-valid body: the tests check each one against the document.
+rate limits (429 with ``Retry-After``), the operation's response time (``sim.latency``), armed
+faults, then validation of query parameters and body against the OpenAPI document (422 naming
+the field), then the handler's own rules. Every answer is an OpenAPI-valid body: the tests check
+each one against the document.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class RecordedRequest:
     status: int
     response_headers: dict[str, str]
     response_body: bytes | None  # None for a streamed answer (the SSE log stream)
+    received_at: float = 0.0  # the simulator's clock (benchmarks: requests in flight)
+    answered_at: float = 0.0
 
 
 def problem(status: int, detail: str, *, errors: list[str] | None = None) -> Response:
@@ -89,6 +92,7 @@ class Api:
             self.routes.append((method, regex, operation, handler))
 
     async def __call__(self, request: Request) -> Response:
+        received_at = self.sim.clock.now()
         operation, response = await self._gate(request)
         self.sim.requests.append(
             RecordedRequest(
@@ -101,6 +105,8 @@ class Api:
                 status=response.status,
                 response_headers=dict(response.headers),
                 response_body=None if response.stream is not None else response.body,
+                received_at=received_at,
+                answered_at=self.sim.clock.now(),
             )
         )
         return response
@@ -139,6 +145,7 @@ class Api:
                 response = problem(429, f"rate limit exceeded for the {exceeded.name} window")
                 response.headers.update(limits)
                 return response
+        await sim.latency.wait(operation)
         fault = sim.faults.pick(operation)
         if fault is None:
             response = await self._validated(request, operation, handler)

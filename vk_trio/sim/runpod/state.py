@@ -196,7 +196,7 @@ class Account:
         return config
 
     def _compute_rate(self, pod: SimPod) -> float:
-        return pod.price_per_gpu * (pod.gpu_count or 1)
+        return pod.rate_per_hour()
 
     def update(self, pod: SimPod, body: dict[str, Any], now: float) -> SimPod:
         mounts = body.get("mounts") or {}
@@ -227,8 +227,7 @@ class Account:
                 raise ApiError(409, "pod is locked")
             self._release(pod)
             pod.stop(now)
-            storage = pod.disk + int((pod.mounts.get("persistent") or {}).get("size", 0))
-            self.ledger.open(pod.id, "storage", storage * STORAGE_PER_GB_HOUR, at=now)
+            self.ledger.open(pod.id, "storage", pod.disk_gb() * STORAGE_PER_GB_HOUR, at=now)
         elif action == "start":
             if pod.gpu_count:
                 got = self.catalog.take(pod.gpu_id, pod.cloud, pod.gpu_count, [pod.datacenter])

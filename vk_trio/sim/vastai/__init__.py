@@ -7,7 +7,14 @@ Retry-After), so the Vast.ai provider is tested against the service's rules rath
 our memory of them. It imports nothing of the agent.
 """
 
-from vk_trio.sim.vastai.app import DEFAULT_API_KEY, DEFAULT_EPOCH, Exchange, VastSim, trio_clock
+from vk_trio.sim.vastai.app import (
+    DEFAULT_API_KEY,
+    DEFAULT_EPOCH,
+    REALISTIC_LATENCY,
+    Exchange,
+    VastSim,
+    trio_clock,
+)
 from vk_trio.sim.vastai.examples import seed_workloads
 from vk_trio.sim.vastai.offers import Marketplace, SimOffer, default_offers
 from vk_trio.sim.vastai.ratelimit import RateLimits
@@ -16,6 +23,7 @@ from vk_trio.sim.vastai.workloads import Workload
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_EPOCH",
+    "REALISTIC_LATENCY",
     "Exchange",
     "Marketplace",
     "RateLimits",

@@ -15,7 +15,8 @@ from functools import partial
 
 import trio
 
-from vk_trio.sim.vastai.app import DEFAULT_API_KEY, VastSim, trio_clock
+from vk_trio.latency import from_flag
+from vk_trio.sim.vastai.app import DEFAULT_API_KEY, REALISTIC_LATENCY, VastSim, trio_clock
 from vk_trio.sim.vastai.examples import seed_workloads
 from vk_trio.sim.vastai.ratelimit import RateLimits
 
@@ -33,7 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate-limit-scale", type=float, default=1.0, help="multiply every interval (0: none)"
     )
+    parser.add_argument(
+        "--latency",
+        default="",
+        help="response times: 'realistic', or e.g. 'searchOffers=1,createInstance=1.5-2.5'",
+    )
     args = parser.parse_args(argv)
+    latency = from_flag(args.latency, realistic=REALISTIC_LATENCY)
 
     async def run() -> None:
         epoch = time.time() - trio.current_time()
@@ -44,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             else RateLimits(enabled=False)
         )
         sim = VastSim(
-            api_keys=args.api_keys or [DEFAULT_API_KEY], clock=trio_clock(epoch), rate_limits=limits
+            api_keys=args.api_keys or [DEFAULT_API_KEY],
+            clock=trio_clock(epoch),
+            rate_limits=limits,
+            latency=latency,
         )
         for image, workload in seed_workloads().items():
             sim.script(image, workload)

@@ -23,6 +23,7 @@ from typing import Any
 import trio
 
 from vk_trio.httpserver import Request, Response, serve
+from vk_trio.latency import Latency
 from vk_trio.sim.registry import PREFIX as REGISTRY_PREFIX
 from vk_trio.sim.registry import ImageRegistry, find_script
 from vk_trio.sim.vastai.instances import SimInstance
@@ -34,6 +35,15 @@ from vk_trio.sim.vastai.workloads import Workload
 
 DEFAULT_EPOCH = 1_800_000_000.0
 DEFAULT_API_KEY = "sim-key"
+# Response times in seconds (issue 10's acceptance run; search about 1 s, create about 2 s), for
+# ``Latency(REALISTIC_LATENCY)``. Operations not named answer in 0.2-0.4 s.
+REALISTIC_LATENCY: dict[str, tuple[float, float]] = {
+    "searchOffers": (0.8, 1.2),
+    "createInstance": (1.5, 2.5),
+    "showInstances": (0.3, 0.5),
+    "destroyInstance": (0.4, 0.8),
+    "*": (0.2, 0.4),
+}
 
 
 def trio_clock(epoch: float = DEFAULT_EPOCH) -> Callable[[], float]:
@@ -56,6 +66,8 @@ class Exchange:
     response: bytes
     user_agent: str = ""
     scripted: bool = False  # a fault the test scripted (``fail_next``), not the simulator's own
+    received_at: float = 0.0  # epoch seconds on the simulator's clock (benchmarks)
+    answered_at: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +104,8 @@ class VastSim:
             a create.
         logs_delay_seconds: how long a ``result_url`` answers 404 before the logs appear.
         default_workload: what images without a script do.
+        latency: each operation's response time (``REALISTIC_LATENCY``; default instant),
+            taken after the rate limit admitted the call.
     """
 
     def __init__(
@@ -104,11 +118,13 @@ class VastSim:
         read_lag_seconds: float = 2.0,
         logs_delay_seconds: float = 0.5,
         default_workload: Workload | None = None,
+        latency: Latency | None = None,
     ) -> None:
         self.api_keys = list(api_keys)
         self.marketplace = Marketplace(offers)
         self.clock = clock or trio_clock()
         self.limiter = Limiter(rate_limits or RateLimits())
+        self.latency = latency or Latency()
         self.read_lag_seconds = read_lag_seconds
         self.logs_delay_seconds = logs_delay_seconds
         self.default_workload = default_workload or Workload()

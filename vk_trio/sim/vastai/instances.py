@@ -92,6 +92,12 @@ class SimInstance:
 
     # --- state ---------------------------------------------------------------------------------
 
+    @property
+    def ready_at(self) -> float:
+        """Epoch at which the current (re)start is running with its ports mapped (benchmarks
+        measure from here to the pod's Ready)."""
+        return self.origin + self.workload.running_after
+
     def status(self, now: float) -> Status:
         if self.intended == "stopped":
             return Status(actual="stopped", message="stopped")

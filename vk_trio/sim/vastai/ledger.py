@@ -53,6 +53,17 @@ class Ledger:
             alive=instance.destroyed_at is None,
         )
 
+    def instance(self, instance_id: int) -> SimInstance | None:
+        """An instance ever rented, destroyed ones included."""
+        return self._instances.get(instance_id)
+
+    def billed_seconds(self, instance_id: int, now: float | None = None) -> float:
+        """Seconds the instance has existed (its storage is billed all that time)."""
+        instance = self._instances[instance_id]
+        now = self._clock() if now is None else now
+        end = instance.destroyed_at if instance.destroyed_at is not None else now
+        return end - instance.created_at
+
     def charges(self, now: float | None = None) -> list[Charge]:
         return [self.charge(i, now) for i in self._instances.values()]
 

@@ -2,9 +2,10 @@
 
 Each request passes the gates the real service has, in its order: credentials (a missing or
 wrong key is a 401; the offer search also works without a key but not with a wrong one), the
-per-endpoint rate limit, then the OpenAPI document's schema for parameters and body (a 400
-``invalid_args`` that names the field). Then the operation runs on ``VastSim``. Every exchange is
-journalled and its answer checked against the document (``VastSim.violations``).
+per-endpoint rate limit, the operation's response time (``VastSim.latency``), then the OpenAPI
+document's schema for parameters and body (a 400 ``invalid_args`` that names the field). Then the
+operation runs on ``VastSim``. Every exchange is journalled and its answer checked against the
+document (``VastSim.violations``).
 
 Paths are accepted with and without the trailing slash clients send. ``result_url`` of the logs
 endpoint points back at this server (``/sim/logs/<token>.log``, standing in for the S3 object),
@@ -63,12 +64,15 @@ class Api:
 
     def _gated(self, op_id: str, handler: Operation) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            received_at = self.sim.now()
             fault = self._fault(op_id, request)
             response = fault or await self._gates(op_id, request, handler)
             if fault is None and response.status < 400:
                 fault = self._fault(op_id, request, after=True)
                 response = fault or response
-            self._record(op_id, request, response, scripted=fault is not None)
+            self._record(
+                op_id, request, response, scripted=fault is not None, received_at=received_at
+            )
             if fault is not None:
                 return response  # what the test asked for, whatever the document says
             content_type = response.headers.get("content-type", "")
@@ -93,6 +97,7 @@ class Api:
         threshold = sim.limiter.admit(caller, op_id, sim.now())
         if threshold is not None:
             return sim.limiter.answer(threshold)
+        await sim.latency.wait(op_id)
         problems = sim.validator.parameter_errors(
             op_id, path=request.params, query=request.query
         ) + sim.validator.body_errors(op_id, request.body)
@@ -113,7 +118,13 @@ class Api:
         return self.sim.take_fault(op_id, after=after)
 
     def _record(
-        self, op_id: str, request: Request, response: Response, *, scripted: bool = False
+        self,
+        op_id: str,
+        request: Request,
+        response: Response,
+        *,
+        scripted: bool = False,
+        received_at: float | None = None,
     ) -> None:
         bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
         query_key = "api_key" in request.query
@@ -134,6 +145,8 @@ class Api:
                 response=response.body,
                 user_agent=request.headers.get("user-agent", ""),
                 scripted=scripted,
+                received_at=self.sim.now() if received_at is None else received_at,
+                answered_at=self.sim.now(),
             )
         )
 

@@ -9,9 +9,12 @@ when, and when the process exits with which code (or that it never does).
 Supported: statements separated by ``;`` or newlines; ``"$@"`` and ``exec "$@"`` (run the
 scripted workload, the real command); ``NAME=WORD``; ``echo``; ``printf FORMAT ARGS`` (``%s``,
 ``%d``, ``\\n``); ``sleep N`` / ``sleep infinity``; ``while :; do ...; done`` and
-``while true; ...`` (forever, when the body sleeps); ``exit [N]``; ``:``/``true``. Words expand
-``$?``, ``$NAME``, ``${NAME}``, ``$0``..``$9`` and ``$(date +%s)``; quoting follows the shell
-('single' literal, "double" expanding, backslash escapes). Anything else raises ``Unsupported``.
+``while true; ...`` (idle forever when the body only sleeps; a body that runs ``"$@"`` restarts
+the command, the first ``MAX_RUNS`` runs planned); ``exit [N]``; ``:``/``true``. Words expand
+``$?``, ``$NAME``, ``${NAME}``, ``${NAME:-default}``, ``$0``..``$9``, ``$(date +%s)`` and
+``$((arithmetic))`` (integers, ``+ - * / %``, comparisons, ``&& ||``, ``?:``); quoting follows
+the shell ('single' literal, "double" expanding, backslash escapes). Anything else raises
+``Unsupported``.
 """
 
 from __future__ import annotations
@@ -62,60 +65,124 @@ def is_shell_script(argv: Sequence[str]) -> bool:
     return len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] in SHELLS and argv[1] == "-c"
 
 
+class _Ended(Exception):
+    """The script stopped here: it exited, or idles (or runs its command) forever."""
+
+
+MAX_RUNS = 2000  # a loop that restarts the command: this many runs are planned, then it idles
+
+
 def run_script(argv: Sequence[str], command: Command, *, started_epoch: float) -> Timeline:
     """The timeline of ``sh -c SCRIPT NAME ARGS...`` whose ``"$@"`` is ``command``."""
     script, positional = argv[2], list(argv[3:])
     variables: dict[str, str] = {"?": "0"}
     for i, value in enumerate(positional[:10]):
         variables[str(i)] = value
-    timeline = Timeline()
-    now = 0.0
-    for statement in _statements(script):
+    run = _Script(Timeline(), command, variables, started_epoch)
+    try:
+        run.block(_statements(script))
+    except _Ended:
+        return run.timeline
+    run.timeline.exit_at, run.timeline.exit_code = run.now, int(variables["?"])
+    return run.timeline
+
+
+@dataclass(kw_only=True)
+class _Loop:
+    body: list[str]
+
+
+class _Script:
+    def __init__(
+        self, timeline: Timeline, command: Command, variables: dict[str, str], epoch: float
+    ) -> None:
+        self.timeline, self.command, self.variables, self.epoch = (
+            timeline,
+            command,
+            variables,
+            epoch,
+        )
+        self.now = 0.0
+        self.runs = 0
+
+    def block(self, statements: list[str]) -> None:
+        for statement in statements:
+            loop = _loop(statement)
+            if loop is not None:
+                self.loop(loop)
+            else:
+                self.statement(statement)
+
+    def loop(self, loop: _Loop) -> None:
+        """``while :; do ...; done``: forever (an idle loop ends the plan at once)."""
+        if not any('"$@"' in part for part in loop.body):
+            if not any(re.match(r"sleep\b", part) for part in loop.body):
+                raise Unsupported(f"a loop that never waits: {loop.body!r}")
+            raise _Ended  # idles forever
+        while self.runs < MAX_RUNS:
+            before = self.now
+            self.block(loop.body)
+            if self.now == before:
+                raise Unsupported("a loop whose command takes no time")
+        raise _Ended
+
+    def statement(self, statement: str) -> None:
+        timeline, variables = self.timeline, self.variables
         words = _words(statement)
         if not words:
-            continue
-        if statement.startswith("while "):
-            if not re.match(r"while (:|true); do .*\bsleep\b", statement):
-                raise Unsupported(f"a loop that is not an idle forever loop: {statement!r}")
-            return timeline  # idles forever
+            return
         argv_words = [
-            part for word in words for part in _expand(word, variables, started_epoch + now)
+            part for word in words for part in _expand(word, variables, self.epoch + self.now)
         ]
         if argv_words in (["\0@"], ["exec", "\0@"]):
-            now = _run(timeline, command, now)
-            if command.run_seconds is None:
-                return timeline
-            variables["?"] = str(command.exit_code)
+            self.runs += 1
+            self.now = _run(timeline, self.command, self.now)
+            if self.command.run_seconds is None:
+                raise _Ended
+            variables["?"] = str(self.command.exit_code)
             if argv_words[0] == "exec":
-                timeline.exit_at, timeline.exit_code = now, command.exit_code
-                return timeline
-            continue
+                timeline.exit_at, timeline.exit_code = self.now, self.command.exit_code
+                raise _Ended
+            return
         name = argv_words[0] if argv_words else ""
         if len(argv_words) == 1 and "=" in name and _NAME.fullmatch(name.split("=", 1)[0]):
             key, value = name.split("=", 1)
             variables[key] = value
         elif name == "echo":
-            timeline.lines.append((now, " ".join(argv_words[1:])))
+            timeline.lines.append((self.now, " ".join(argv_words[1:])))
             variables["?"] = "0"
         elif name == "printf":
             for line in _printf(argv_words[1:]).split("\n")[:-1]:
-                timeline.lines.append((now, line))
+                timeline.lines.append((self.now, line))
             variables["?"] = "0"
         elif name == "sleep":
             seconds = _seconds(argv_words[1:])
             if math.isinf(seconds):
-                return timeline
-            now += seconds
+                raise _Ended
+            self.now += seconds
         elif name == "exit":
             code = int(argv_words[1]) if len(argv_words) > 1 else int(variables["?"])
-            timeline.exit_at, timeline.exit_code = now, code
-            return timeline
+            timeline.exit_at, timeline.exit_code = self.now, code
+            raise _Ended
         elif name in (":", "true"):
             variables["?"] = "0"
         else:
             raise Unsupported(f"cannot run {statement!r}")
-    timeline.exit_at, timeline.exit_code = now, int(variables["?"])
-    return timeline
+
+
+_SEP = "\x1f"  # joins the statements of a loop into one (it cannot occur in a script we run)
+
+
+def _loop(statement: str) -> _Loop | None:
+    if not statement.startswith("while "):
+        return None
+    parts = statement.split(_SEP)
+    head, body = parts[0].strip(), [*parts[1:]]
+    if head not in ("while :", "while true") or not body or not body[0].startswith("do"):
+        raise Unsupported(f"a loop that is not 'while :; do ...; done': {statement!r}")
+    body[0] = body[0][2:]
+    body[-1] = body[-1].removesuffix("done")
+    return _Loop(body=[part.strip() for part in body if part.strip()])
 
 
 def _run(timeline: Timeline, command: Command, now: float) -> float:
@@ -164,7 +231,7 @@ def _statements(script: str) -> list[str]:
         if loop or part.startswith("while "):
             loop.append(part)
             if part == "done" or part.endswith(" done"):
-                merged.append("; ".join(loop))
+                merged.append(_SEP.join(loop))
                 loop = []
         elif part:
             merged.append(part)
@@ -208,6 +275,8 @@ def _words(statement: str) -> list[list[tuple[str, str]]]:
         else:
             j = i
             while j < len(statement) and statement[j] not in " \t'\"\\":
+                if statement.startswith("$(", j):  # $(...) and $((...)) are one word
+                    j = _closing(statement, j + 1)
                 j += 1
             word.append(("", statement[i:j]))
             i = j
@@ -216,7 +285,20 @@ def _words(statement: str) -> list[list[tuple[str, str]]]:
     return words
 
 
-_EXPANSION = re.compile(r"\\\$|\$\(([^)]*)\)|\$\{(\w+)\}|\$(\?|@|[0-9]|[A-Za-z_][A-Za-z0-9_]*)")
+def _closing(text: str, start: int) -> int:
+    """The index of the ``)`` matching the ``(`` at ``start``."""
+    depth = 0
+    for k in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[k], 0)
+        if depth == 0:
+            return k
+    raise Unsupported("unbalanced parentheses")
+
+
+_EXPANSION = re.compile(
+    r"\\\$|\$\(\((.*?)\)\)|\$\(([^)]*)\)|\$\{(\w+)(?::-([^}]*))?\}"
+    r"|\$(\?|@|[0-9]|[A-Za-z_][A-Za-z0-9_]*)"
+)
 
 
 def _expand(word: list[tuple[str, str]], variables: dict[str, str], epoch: float) -> list[str]:
@@ -229,18 +311,133 @@ def _expand(word: list[tuple[str, str]], variables: dict[str, str], epoch: float
         if match.group(0) == "\\$":
             return "$"
         if match.group(1) is not None:
-            if match.group(1).strip() != "date +%s":
-                raise Unsupported(f"command substitution $({match.group(1)})")
+            inner = _EXPANSION.sub(substitute, match.group(1))
+            return str(arithmetic(inner, variables))
+        if match.group(2) is not None:
+            if match.group(2).strip() != "date +%s":
+                raise Unsupported(f"command substitution $({match.group(2)})")
             return str(int(epoch))
-        name = match.group(2) or match.group(3)
+        name = match.group(3) or match.group(5)
         if name == "@":
             raise Unsupported('$@ outside a lone "$@" word')
-        return variables.get(name, "")
+        value = variables.get(name, "")
+        if match.group(4) is not None and not value:
+            return match.group(4)  # ${name:-default}
+        return value
 
     text = "".join(
         piece if kind == "'" else _EXPANSION.sub(substitute, piece) for kind, piece in word
     )
     return [text]
+
+
+_TOKEN = re.compile(r"\s*(\d+|[A-Za-z_]\w*|<=|>=|==|!=|&&|\|\||[-+*/%()<>?:])")
+_BINARY = {
+    "||": 1,
+    "&&": 2,
+    "==": 3,
+    "!=": 3,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
+}
+
+
+def arithmetic(text: str, variables: dict[str, str]) -> int:
+    """``$((...))``: integers, names, ``+ - * / %``, comparisons, ``&& ||``, ``?:``, parens."""
+    tokens: list[str] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise Unsupported(f"arithmetic $(({text}))")
+        tokens.append(match.group(1))
+        pos = match.end()
+    parser = _Arith(tokens, variables)
+    value = parser.ternary()
+    if parser.pos != len(tokens):
+        raise Unsupported(f"arithmetic $(({text}))")
+    return value
+
+
+class _Arith:
+    def __init__(self, tokens: list[str], variables: dict[str, str]) -> None:
+        self.tokens, self.variables, self.pos = tokens, variables, 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> str:
+        token = self.peek()
+        if token is None:
+            raise Unsupported("arithmetic ends too soon")
+        self.pos += 1
+        return token
+
+    def ternary(self) -> int:
+        condition = self.binary(1)
+        if self.peek() != "?":
+            return condition
+        self.take()
+        yes = self.ternary()
+        if self.take() != ":":
+            raise Unsupported("arithmetic ?: without :")
+        no = self.ternary()
+        return yes if condition else no
+
+    def binary(self, level: int) -> int:
+        left = self.unary()
+        while (op := self.peek()) in _BINARY and _BINARY[op] >= level:
+            self.take()
+            right = self.binary(_BINARY[op] + 1)
+            left = _apply(op, left, right)
+        return left
+
+    def unary(self) -> int:
+        token = self.take()
+        if token == "-":
+            return -self.unary()
+        if token == "+":
+            return self.unary()
+        if token == "(":
+            value = self.ternary()
+            if self.take() != ")":
+                raise Unsupported("arithmetic ( without )")
+            return value
+        if token.isdigit():
+            return int(token)
+        if re.fullmatch(r"[A-Za-z_]\w*", token):
+            raw = self.variables.get(token, "") or "0"
+            return int(raw) if re.fullmatch(r"-?\d+", raw) else 0
+        raise Unsupported(f"arithmetic token {token!r}")
+
+
+def _apply(op: str, left: int, right: int) -> int:
+    if op in ("/", "%") and right == 0:
+        raise Unsupported("arithmetic division by zero")
+    results = {
+        "+": lambda: left + right,
+        "-": lambda: left - right,
+        "*": lambda: left * right,
+        "/": lambda: int(left / right),
+        "%": lambda: left - right * int(left / right),
+        "<": lambda: int(left < right),
+        "<=": lambda: int(left <= right),
+        ">": lambda: int(left > right),
+        ">=": lambda: int(left >= right),
+        "==": lambda: int(left == right),
+        "!=": lambda: int(left != right),
+        "&&": lambda: int(bool(left and right)),
+        "||": lambda: int(bool(left or right)),
+    }
+    return results[op]()
 
 
 def _printf(args: list[str]) -> str:

@@ -47,9 +47,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* The environment variable (and Secret key) of the provider's API key; empty for fake. */}}
-{{- define "vk-trio.apiKeyEnv" -}}
-{{- get (dict "runpod" "RUNPOD_API_KEY" "vastai" "VAST_API_KEY") .Values.provider -}}
+{{/* The provider value as vk-trio's --provider reads it: a comma list ("" when unset). */}}
+{{- define "vk-trio.provider" -}}
+{{- if kindIs "slice" .Values.provider -}}{{ join "," .Values.provider }}{{- else -}}{{ .Values.provider }}{{- end -}}
+{{- end -}}
+
+{{/* The clouds whose API key the agent gets: the named ones, or both while provider is empty
+(the agent then fronts those whose key the Secret holds). */}}
+{{- define "vk-trio.keyClouds" -}}
+{{- $provider := include "vk-trio.provider" . -}}
+{{- if eq $provider "" -}}runpod,vastai{{- else if ne $provider "fake" -}}{{ $provider }}{{- end -}}
 {{- end -}}
 
 {{/* The leader-election Lease, in the release namespace (vk_trio/daemon.py names it). */}}
@@ -62,10 +69,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElect) -}}
 {{- fail "replicas > 1 needs leaderElect: true (two agents must never act on one node at once)" -}}
 {{- end -}}
-{{- if and (eq .Values.provider "runpod") (not .Values.apiKeys.runpod) .Values.apiKeys.vastai -}}
-{{- fail "provider runpod reads apiKeys.runpod, which is empty (only apiKeys.vastai is set)" -}}
+{{- $provider := include "vk-trio.provider" . -}}
+{{- if and (include "vk-trio.ownSecret" .) (ne $provider "") (ne $provider "fake") -}}
+{{- range (splitList "," $provider) -}}
+{{- if not (get $.Values.apiKeys .) -}}
+{{- fail (printf "provider %s reads apiKeys.%s, which is empty (set it, or leave provider empty to use the clouds whose keys are set)" $provider .) -}}
 {{- end -}}
-{{- if and (eq .Values.provider "vastai") (not .Values.apiKeys.vastai) .Values.apiKeys.runpod -}}
-{{- fail "provider vastai reads apiKeys.vastai, which is empty (only apiKeys.runpod is set)" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
