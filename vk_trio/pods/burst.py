@@ -80,8 +80,10 @@ class Burst:
         stats: BurstStats | None = None,
         jobs: KubeClient | None = None,
     ) -> None:
-        self.client = client  # the node and unbound pods (a node identity may read them)
-        self.jobs_client = jobs or client  # Jobs and Bindings: a node identity may not
+        self.client = client  # its own Node (a node identity may watch it)
+        # Jobs, pods bound to no node, Bindings: a node identity may not (the Node authorizer
+        # lets a node list only its own pods), so with one this is the ServiceAccount
+        self.jobs_client = jobs or client
         self.node_name = config.node_name
         self.threshold = config.pending_job_threshold
         self.max_pending = config.max_pending_time
@@ -179,7 +181,7 @@ class Burst:
             self.poke()
 
         await watch_resource(
-            self.client, UNBOUND_PODS, on_pod, field_selector=UNBOUND, task_status=task_status
+            self.jobs_client, UNBOUND_PODS, on_pod, field_selector=UNBOUND, task_status=task_status
         )
 
     # --- the decision pass -----------------------------------------------------------------
