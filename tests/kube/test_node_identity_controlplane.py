@@ -59,6 +59,7 @@ from tests.packaging.rbac_support import (
     setup,
     use_in_cluster_credentials,
 )
+from vk_trio import cli
 from vk_trio.errors import Forbidden, NotFound
 from vk_trio.kube import csr as kube_csr
 from vk_trio.kube.auth import Credentials, resolve_credentials
@@ -365,3 +366,36 @@ async def test_from_a_kubeconfig_holding_a_node_certificate_the_agent_runs_as_gi
         labels = (await admin.get(NODES, node_name)).metadata.labels
     assert "kubernetes.io/role" not in labels and labels["type"] == "virtual-kubelet"
     assert f"kubectl label node {node_name} kubernetes.io/role=agent" in caplog.text
+
+
+def test_vk_trio_run_stops_with_one_line_when_no_certificate_comes(
+    controlplane: ControlPlane, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bootstrap identity that may not even ask: ``vk-trio run`` ends after
+    ``--node-identity-wait`` with exit status 2 and one line saying why, no traceback."""
+    node_name = unique_node("cli")
+    cert, key = controlplane.mint_client_cert("vk-bootstrap-without-rights")
+    kubeconfig = write_kubeconfig(
+        tmp_path / "bootstrap.kubeconfig",
+        server=controlplane.server,
+        ca=controlplane.ca_pem,
+        user="vk-bootstrap-without-rights",
+        client=KeyPair(cert=cert, key=key),
+    )
+    flags = {
+        "--kubeconfig": str(kubeconfig),
+        "--nodename": node_name,
+        "--provider": "fake",
+        "--fake-state-file": str(tmp_path / "fake-cloud.json"),
+        "--health-server-address": "127.0.0.1:0",
+        "--kubelet-port": "0",
+        "--node-identity": "bootstrap",
+        "--node-identity-wait": "3",
+    }
+    code = cli.main(["run", *(part for pair in flags.items() for part in pair)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"vk-trio: no client certificate for system:node:{node_name} within 3s")
+    assert "no certificatesigningrequest could be created" in last
+    assert "Traceback" not in err

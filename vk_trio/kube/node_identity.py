@@ -35,7 +35,7 @@ from pathlib import Path
 
 import trio
 
-from vk_trio.errors import KubeError
+from vk_trio.errors import AuthError
 from vk_trio.kube.auth import Credentials
 from vk_trio.kube.certs import CertInfo
 from vk_trio.kube.client import DEFAULT_BURST, DEFAULT_QPS, KubeClient
@@ -49,8 +49,9 @@ CLIENT_USAGES = ("digital signature", "client auth")
 NODES_GROUP = "system:nodes"
 
 
-class NodeIdentityError(KubeError):
-    """No node client certificate: the request was not approved in time, or was refused."""
+class NodeIdentityError(AuthError):
+    """No node client certificate: the request was not approved in time, or was refused. Like
+    any credential problem it stops ``vk-trio run`` with one line and exit status 2."""
 
 
 def node_user(node_name: str) -> str:
