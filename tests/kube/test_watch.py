@@ -122,6 +122,28 @@ async def test_bookmarks_move_the_resume_point_without_an_event(
     assert [p["resourceVersion"] for p in api.watch_params] == ["5", "40"]
 
 
+async def test_a_bookmark_as_the_api_server_sends_it_is_read_not_reported_unreadable(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # kube-apiserver's bookmark: a Pod with metadata only and ``containers: null``, which the
+    # bounded Pod decoder rejects as an object
+    bookmark = {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": "40", "creationTimestamp": None},
+        "spec": {"containers": None},
+        "status": {},
+    }
+    api = ScriptedApi(
+        lists=[{"metadata": {"resourceVersion": "5"}, "items": []}],
+        watches=[[line("BOOKMARK", bookmark)], [line("ADDED", pod("c", 41))]],
+    )
+    seen, stats = await run_until(api, lambda s: len(s) == 2)
+    assert names(seen) == ["SYNC:", "ADDED:c@41"]
+    assert [p["resourceVersion"] for p in api.watch_params] == ["5", "40"]
+    assert stats.unreadable == 0
+
+
 async def test_an_error_event_410_leads_to_a_relist(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

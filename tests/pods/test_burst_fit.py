@@ -10,7 +10,14 @@ import pytest
 
 from vk_trio.kube.models import Node, Pod
 from vk_trio.kube.scheduling import UnboundPod
-from vk_trio.pods.burst_fit import Room, misfit, pod_gpus, room_on, tolerates
+from vk_trio.pods.burst_fit import (
+    Room,
+    misfit,
+    node_settled_ready,
+    pod_gpus,
+    room_on,
+    tolerates,
+)
 
 OWN_TAINT = ("virtual-kubelet.io/provider", "runpod", "NoSchedule")
 
@@ -159,6 +166,15 @@ def test_the_node_must_be_ready_and_not_cordoned() -> None:
     assert why(pod(), not_ready) == "the virtual node vk is not Ready"
     cordoned = node(spec={"unschedulable": True})
     assert why(pod(), cordoned) == "the virtual node vk is cordoned (unschedulable)"
+
+
+def test_a_node_just_ready_is_settled_only_once_the_not_ready_taint_is_lifted() -> None:
+    assert node_settled_ready(node())
+    assert not node_settled_ready(
+        node(status={"conditions": [{"type": "Ready", "status": "False"}]})
+    )
+    lagging = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+    assert not node_settled_ready(node(spec={"taints": [lagging]}))
 
 
 def test_a_pod_vk_trio_cannot_run_stays_local_with_the_reason() -> None:

@@ -47,7 +47,7 @@ from vk_trio.kube.timefmt import kube_time, utcnow
 from vk_trio.kube.watch import Changed, Synced, watch_resource
 from vk_trio.logs import get_logger
 from vk_trio.pacing import TokenBucket
-from vk_trio.pods.burst_fit import Misfit, Room, misfit, pod_gpus, room_on
+from vk_trio.pods.burst_fit import Misfit, Room, misfit, node_settled_ready, pod_gpus, room_on
 from vk_trio.pods.burst_policy import (
     OFFLOAD_RULE,
     OFFLOADED_AT,
@@ -63,6 +63,12 @@ from vk_trio.pods.cache import PodCache
 COALESCE = 0.05  # seconds: let a burst of watch events land before a pass
 RESERVATION_TTL = 60.0  # a pod we bound counts against capacity until the pod watch shows it
 SYNC_WARNING = 30.0  # seconds without the first lists before burst says so
+# The agent starts burst as it marks itself Ready; the Node object shows it a heartbeat later,
+# and the lifecycle controller lifts its not-ready taint after that. Until then (at most this
+# long) no pass runs, so no pending pod is told "not Ready" or "does not tolerate the taint
+# node.kubernetes.io/not-ready" at every start. A node still not Ready after it is a real
+# reason, and said.
+READY_GRACE = 30.0
 WRITERS = 64  # concurrent writes of one pass (the client's QPS paces them anyway)
 _log = get_logger("vk_trio.pods.burst")
 
@@ -98,6 +104,7 @@ class Burst:
         self.jobs: dict[str, JobView] = {}
         self.unbound: dict[str, UnboundPod] = {}
         self.synced = trio.Event()
+        self.node_ready = trio.Event()  # the Node object has shown Ready once
         self._wake = trio.Event()
         self._next_check: float | None = None
         self._reserved: dict[str, tuple[Fraction, float]] = {}  # bound by us, not yet cached
@@ -128,6 +135,8 @@ class Burst:
                 self.threshold,
                 self.max_pending,
             )
+            with trio.move_on_after(READY_GRACE):
+                await self.node_ready.wait()
             await self._loop()
 
     def poke(self) -> None:
@@ -151,6 +160,8 @@ class Burst:
                 self.node = event.items[0] if event.items else None
             else:
                 self.node = None if event.type == "DELETED" else event.object
+            if self.node is not None and node_settled_ready(self.node):
+                self.node_ready.set()
             self.poke()
 
         selector = f"metadata.name={self.node_name}"

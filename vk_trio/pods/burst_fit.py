@@ -109,11 +109,24 @@ def room_on(node: Node, bound: Iterable[Pod], *, reserved: Iterable[Fraction] = 
     return Room(gpus, pods, gpu_capacity, pod_capacity)
 
 
+# The node lifecycle controller's taints that mirror a node's Ready condition (a moment late).
+CONDITION_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
+
+def node_is_ready(node: Node) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+
+
+def node_settled_ready(node: Node) -> bool:
+    """Ready, and the lifecycle controller has lifted its not-ready taints (a node that has
+    just turned Ready still carries them for a moment, and they would turn every pod away)."""
+    return node_is_ready(node) and not any(t.key in CONDITION_TAINTS for t in node.spec.taints)
+
+
 def node_state_misfit(node: Node) -> Misfit | None:
     """The node as a whole: Ready and schedulable (the same answer for every pod)."""
     name = node.metadata.name
-    ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
-    if not ready:
+    if not node_is_ready(node):
         return Misfit(f"the virtual node {name} is not Ready", lasting=False)
     if node.spec.unschedulable:
         return Misfit(f"the virtual node {name} is cordoned (unschedulable)", lasting=False)

@@ -52,3 +52,16 @@ def test_an_entrypoint_receives_the_words_and_the_script_never_runs() -> None:
 
 def test_unbalanced_quotes_fall_back_to_the_program() -> None:
     assert plan_run(JOB, "sh -c 'oops").exit_code == 4
+
+
+def test_a_pods_own_shell_under_the_wrapper_runs_its_script_with_the_environment() -> None:
+    inner = ["sh", "-c", "echo token=$TOKEN; sleep 3; exit 7"]
+    plan = plan_run(JOB, shlex.join(["sh", "-c", WRAPPER, "w", *inner]), {"TOKEN": "t0"})
+    assert plan.lines == ((0.0, "token=t0"), (3.0, "done 7"))
+    assert plan.exit_at is None
+
+
+def test_dollar_at_passes_each_argument_as_its_own_word() -> None:
+    script = '"$@"; echo "code $?"; exit 0'
+    plan = plan_run(JOB, shlex.join(["sh", "-c", script, "w", "sh", "-c", "echo one two"]))
+    assert plan.lines == ((0.0, "one two"), (0.0, "code 0"))

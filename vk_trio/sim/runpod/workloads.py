@@ -7,9 +7,10 @@ by the shell-split ``args`` string, or the image's own program when ``args`` is 
 
 When the container starts a POSIX shell (``sh -c SCRIPT ...`` with no ENTRYPOINT in the way),
 the script is interpreted: a small subset of sh that is enough for wrapper scripts (run the
-program, keep ``$?``, ``echo``, ``sleep``, ``exit``, ``exec``). Any other command in the script
-runs the image's scripted program. An image with an ENTRYPOINT receives the shell words as its
-arguments and so never runs the script, which is what happens on RunPod too.
+program, keep ``$?``, ``echo``, ``sleep``, ``exit``, ``exec``); a ``sh -c`` it runs (the pod's
+own shell command under the exit-code wrapper) is interpreted in turn. Any other command in the
+script runs the image's scripted program. An image with an ENTRYPOINT receives the shell words
+as its arguments and so never runs the script, which is what happens on RunPod too.
 """
 
 from __future__ import annotations
@@ -106,6 +107,20 @@ def _expand(word: str, variables: Mapping[str, str], positional: Sequence[str]) 
     return _VAR.sub(value, word)
 
 
+def _words(
+    command: Sequence[str], variables: Mapping[str, str], positional: Sequence[str]
+) -> list[str]:
+    """The argv a command runs: ``$@`` alone (the quotes already gone) gives one word per
+    positional argument, as ``"$@"`` does in sh; other words are expanded in place."""
+    argv: list[str] = []
+    for word in command:
+        if word == "$@":
+            argv.extend(positional[1:])
+        else:
+            argv.append(_expand(word, variables, positional))
+    return argv
+
+
 def _interpret(
     script: str, positional: Sequence[str], workload: Workload, environ: dict[str, str]
 ) -> Plan:
@@ -141,9 +156,18 @@ def _interpret(
             variables["?"] = "0"
         elif head == "false":
             variables["?"] = "1"
-        elif not any(_expand(w, variables, positional) for w in command):
+        elif not (argv := _words(command, variables, positional)):
             variables["?"] = "0"  # "$@" without arguments runs nothing, as in sh
             continue
+        elif len(argv) >= 3 and argv[0] in SHELLS and argv[1] == "-c":
+            # a shell run by the script (the pod's own ``sh -c`` under a wrapper): its script
+            # is interpreted in turn, with the variables this shell exported
+            inner = _interpret(argv[2], argv[3:], workload, dict(environ))
+            lines.extend((now + at, text) for at, text in inner.lines)
+            if inner.exit_at is None:
+                return Plan(lines=tuple(lines), exit_at=None)
+            now += inner.exit_at
+            variables["?"] = str(inner.exit_code)
         else:
             # "$@" or any other program: the image's scripted program stands in for it.
             run = _program(workload, now)
