@@ -127,7 +127,7 @@ async def test_a_bookmark_as_the_api_server_sends_it_is_read_not_reported_unread
 ) -> None:
     # kube-apiserver's bookmark: a Pod with metadata only and ``containers: null``, which the
     # bounded Pod decoder rejects as an object
-    bookmark = {
+    bookmark: dict[str, object] = {
         "kind": "Pod",
         "apiVersion": "v1",
         "metadata": {"resourceVersion": "40", "creationTimestamp": None},

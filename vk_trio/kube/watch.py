@@ -258,15 +258,15 @@ async def _deliver(
         raise KubeTransportError(f"watch error {status.code}: {status.message}")
     if event.type == "BOOKMARK":  # an object with metadata only: the rest would not decode
         try:
-            rv = _metadata.decode(event.object).metadata.resource_version
+            mark = _metadata.decode(event.object).metadata.resource_version
         except (msgspec.MsgspecError, RecursionError) as exc:
             raise KubeTransportError(f"undecodable watch bookmark: {exc}") from exc
-        return rv if _rv(rv) > _rv(last_rv) else last_rv
+        return mark if _rv(mark) > _rv(last_rv) else last_rv
     try:
         obj = decoder.decode(event.object)
     except (msgspec.MsgspecError, RecursionError) as exc:
         return _skip_undecodable(event, exc, last_rv=last_rv, stats=stats)
-    rv = obj.metadata.resource_version  # type: ignore[attr-defined]
+    rv: str = obj.metadata.resource_version  # type: ignore[attr-defined]
     if _rv(rv) <= _rv(last_rv) and _rv(rv) >= 0:
         stats.duplicates_dropped += 1
         return last_rv
