@@ -15,13 +15,14 @@ from typing import Any
 
 import trio
 
-from tests.agent_harness import agent_config, running_agent
+from tests.agent_harness import admin_client, agent_config, eventually, running_agent
 from tests.controlplane.launcher import ControlPlane
 from tests.providers.vastai.controlplane_support import vast_agent, vast_config
 from tests.sim.runpod.support import API_KEY as RUNPOD_KEY
 from tests.sim.vastai.support import API_KEY as VAST_KEY
 from vk_trio.config import Config
 from vk_trio.daemon import Agent
+from vk_trio.kube.resources import NODES
 from vk_trio.providers import registry
 from vk_trio.providers.base import Provider
 from vk_trio.sim.runpod import RunPodSim, Timings
@@ -105,6 +106,23 @@ class Scene:
         return manifest
 
 
+async def kubelet_advertised(agent: Agent, cp: ControlPlane) -> None:
+    """Until the Node names the port the kubelet API listens on. With ``--kubelet-port 0`` the
+    Node is created before the API binds its port, and an API server that reads port 0 dials
+    its default, 10250: a ``kubectl logs`` that early would be refused."""
+    api = agent.api
+    assert api is not None
+    with trio.fail_after(30):
+        await api.ready.wait()
+    async with admin_client(cp) as admin:
+
+        async def advertised() -> bool:
+            node = await admin.get(NODES, agent.config.node_name)
+            return node.status.daemon_endpoints.kubelet_endpoint.port == api.port
+
+        await eventually(advertised, within=30, what="the Node to advertise the kubelet port")
+
+
 @asynccontextmanager
 async def scene(
     provider: str, cp: ControlPlane, tmp_path: Path, **overrides: Any
@@ -113,6 +131,7 @@ async def scene(
     if provider == "fake":
         config = agent_config(cp, tmp_path, **overrides)
         async with running_agent(config, cp) as agent:
+            await kubelet_advertised(agent, cp)
             yield Scene(provider, config, agent)
         return
     async with trio.open_nursery() as nursery:
@@ -135,11 +154,13 @@ async def scene(
                 return await registry.build(config, inner, env)
 
             async with running_agent(config, cp, make_provider=make_provider) as agent:
+                await kubelet_advertised(agent, cp)
                 yield Scene(provider, config, agent, runpod=runpod)
         else:
             vast = VastSim(api_keys=[VAST_KEY])
             await nursery.start(vast.serve)
             config = vast_config(cp, tmp_path, vast, **overrides)
             async with vast_agent(config, cp, vast) as agent:
+                await kubelet_advertised(agent, cp)
                 yield Scene(provider, config, agent, vast=vast)
         nursery.cancel_scope.cancel()
