@@ -1,9 +1,9 @@
 """One node, both clouds, on the real control plane: the simulated RunPod and Vast.ai at once.
 
-Where each pod goes and why (price, stock, an outage, the neutral and the seeds' annotations),
-no double renting when a create's answer is lost (both clouds' ledgers), the node-wide budget
-under a burst, a restart that adopts on both clouds and destroys orphans on each, and nothing
-billed once everything is deleted.
+Where each pod goes and why (price, stock, an outage, a refused payment, the neutral and the
+seeds' annotations), no double renting when a create's answer is lost (both clouds' ledgers),
+the node-wide budget under a burst, a restart that adopts on both clouds and destroys orphans on
+each, and nothing billed once everything is deleted.
 """
 
 from __future__ import annotations
@@ -46,11 +46,15 @@ from vk_trio.httpserver import Response
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import Event, Node, ObjectList, Pod
 from vk_trio.kube.resources import EVENTS, NODES, PODS
+from vk_trio.providers import health
 from vk_trio.providers.base import InstanceSpec, Requirements
+from vk_trio.providers.health import CloudState
+from vk_trio.providers.router import Router
 from vk_trio.sim.runpod import Fault
 
 pytestmark = pytest.mark.controlplane
 
+PAYMENT_PROBE = 20.0  # a pod submitted at once is placed within it (~1 s unloaded)
 A5000_COMMUNITY = {"vk-trio.io/gpu-types": "RTX A5000", "runpod.io/cloud-type": "COMMUNITY"}
 
 
@@ -146,22 +150,112 @@ async def test_an_outage_sends_pods_to_the_other_cloud_and_back_when_it_is_over(
         conditions = {c.type: c for c in (await client.get(NODES, node)).status.conditions}
         assert conditions["vk-trio.io/CloudsReady"].status == "False"
         assert "runpod: cooling_down" in conditions["vk-trio.io/CloudsReady"].message
-        states = (await scrape(agent))["vk_trio_cloud_state"]
-        now = {(s.labels["provider"], s.labels["state"]) for s in states if s.value == 1}
-        assert now == {("runpod", "cooling_down"), ("vastai", "ok")}
+        assert await _cloud_states(agent) == {("runpod", "cooling_down"), ("vastai", "ok")}
         router = agent.router
         assert router is not None
         clouds.runpod.faults.rules.remove(outage)
-
-        async def answering_again() -> bool:
-            await trio.lowlevel.checkpoint()
-            return router.health.usable("runpod")
-
-        await eventually(answering_again, within=120, what="RunPod's cool-down to end")
+        asked_again = functools.partial(_usable, router, "runpod")
+        await eventually(asked_again, within=120, what="RunPod's cool-down to end")
         await submit(client, namespace, "after", node, A5000_COMMUNITY)
         after = await running(client, namespace, "after")
         assert cloud_of(after) == "runpod"  # cheaper again, and answering
         assert during.metadata.annotations["vk-trio.io/cloud"] == "vastai"  # it stays there
+
+
+async def test_a_cloud_refusing_payment_is_skipped_until_a_probe_rents_there_again(
+    controlplane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    clouds: Clouds,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # RunPod's account is given a chance every PAYMENT_PROBE seconds (300 in production)
+    monkeypatch.setattr(health, "PAYMENT_PROBE", PAYMENT_PROBE)
+    config = two_cloud_config(controlplane, tmp_path, clouds)
+    node = config.node_name
+    async with (
+        admin_client(controlplane) as client,
+        two_cloud_agent(config, controlplane) as agent,
+    ):
+        router = agent.router
+        assert router is not None
+        clouds.runpod.set_payment_required(True)  # creates answer 402: the balance is gone
+        await submit(client, namespace, "refused", node, A5000_COMMUNITY)
+
+        async def refused() -> bool:
+            await trio.lowlevel.checkpoint()
+            return router.health.state("runpod") is CloudState.PAYMENT_REFUSED
+
+        await eventually(refused, what="RunPod's refusal")
+        # at once, well within the probe's wait: RunPod is not asked again
+        await submit(client, namespace, "skipped", node, A5000_COMMUNITY)
+        on_vast = [await running(client, namespace, n) for n in ("refused", "skipped")]
+        assert [cloud_of(p) for p in on_vast] == ["vastai", "vastai"]  # RunPod is cheaper
+        creates = clouds.runpod.requests_for("createPod")
+        assert [r.status for r in creates] == [402]  # the second pod was not offered to RunPod
+        ids = {p.status.container_statuses[0].container_id for p in on_vast}
+        assert ids == {f"vastai://{i.id}" for i in clouds.vast.instances()}
+        assert len(clouds.vast.ledger.accruing()) == 2
+        assert clouds.runpod.pods(include_terminated=True) == [] and clouds.runpod.cost() == 0
+
+        async def said(reason: str) -> list[Event]:
+            return [
+                e
+                for e in await node_events(client, node)
+                if e.reason == reason and "runpod" in e.message
+            ]
+
+        (warning,) = await eventually(
+            functools.partial(said, "PaymentRequired"), what="a Warning on the Node naming RunPod"
+        )
+        assert (
+            warning.type == "Warning" and "402" in warning.message and "skipped" in warning.message
+        )
+        refusal = ("False", "PaymentRequired", "runpod: payment_refused, vastai: ok")
+        await eventually(
+            functools.partial(_clouds_ready, client, node, refusal), what="CloudsReady False"
+        )
+        assert await _cloud_states(agent) == {("runpod", "payment_refused"), ("vastai", "ok")}
+        clouds.runpod.set_payment_required(False)  # the account is topped up
+        probe_due = functools.partial(_usable, router, "runpod")
+        await eventually(probe_due, within=PAYMENT_PROBE + 60, what="RunPod's payment probe")
+        await submit(client, namespace, "paid", node, A5000_COMMUNITY)
+        paid = await running(client, namespace, "paid")
+        assert cloud_of(paid) == "runpod"
+        assert [r.status for r in clouds.runpod.requests_for("createPod")] == [402, 201]
+        (recovered,) = await eventually(
+            functools.partial(said, "CloudRecovered"), what="a Normal Event: RunPod rents again"
+        )
+        assert recovered.type == "Normal"
+        ready = ("True", "CloudsAvailable", "runpod: ok, vastai: ok")
+        await eventually(functools.partial(_clouds_ready, client, node, ready), what="it clears")
+        assert await _cloud_states(agent) == {("runpod", "ok"), ("vastai", "ok")}
+        assert [cloud_of(await get_pod(client, namespace, n)) for n in ("refused", "skipped")] == [
+            "vastai",
+            "vastai",
+        ]  # they stay where they run
+        await delete_all(client, namespace)
+        await eventually(lambda: _nothing_billed(clouds), within=60, what="nothing billed")
+
+
+async def _clouds_ready(client: KubeClient, node: str, wanted: tuple[str, str, str]) -> bool:
+    """The Node's vk-trio.io/CloudsReady condition, as the API server has it, is
+    (status, reason, message) ``wanted``."""
+    conditions = {c.type: c for c in (await client.get(NODES, node)).status.conditions}
+    found = conditions.get("vk-trio.io/CloudsReady")
+    return found is not None and (found.status, found.reason, found.message) == wanted
+
+
+async def _usable(router: Router, cloud: str) -> bool:
+    """Placement may ask ``cloud`` again (its cool-down is over, or its payment probe is due)."""
+    await trio.lowlevel.checkpoint()
+    return router.health.usable(cloud)
+
+
+async def _cloud_states(agent: Agent) -> set[tuple[str, str]]:
+    """(cloud, state) pairs the agent's /metrics gauge vk_trio_cloud_state shows at 1."""
+    states = (await scrape(agent))["vk_trio_cloud_state"]
+    return {(s.labels["provider"], s.labels["state"]) for s in states if s.value == 1}
 
 
 async def test_neutral_and_seed_annotations_restrict_where_a_pod_runs(
