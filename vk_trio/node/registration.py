@@ -277,6 +277,10 @@ class NodeRegistrar:
         self.node_ip = config.node_ip or default_node_ip(client.server)
         self.hostname = False  # set by ensure(): only a name that resolves to node_ip
         self.kubelet_port = config.kubelet_port  # the bound port, once the kubelet API listens
+        # One status patch at a time, each built when it is its turn: two in flight at once may
+        # land in either order, and a heartbeat built before the kubelet port was known would
+        # then put port 0 back (the API server dials 10250 for it) for a whole interval.
+        self._status_lock = trio.Lock()
 
     async def ensure(self) -> Node:
         """Create the Node if it does not exist (labels/taints are ours on create only)."""
@@ -346,6 +350,10 @@ class NodeRegistrar:
             )
 
     async def patch_status(self) -> None:
+        async with self._status_lock:
+            await self._patch_status()
+
+    async def _patch_status(self) -> None:
         status = node_status(
             self.config,
             ready=self.state.ready,
