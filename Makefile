@@ -35,8 +35,11 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
+# The suite mostly waits (control planes, simulated clouds' latencies), so it runs on more
+# workers than cores; each worker starts its own control plane, and a file's tests stay on one.
+TEST_WORKERS ?= 4
 test: lint typecheck layers controlplane
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 # One pytest per fuzz file, so that `make -j2 fuzz` runs two at a time.
 FUZZ_EXAMPLES ?= 100000

@@ -40,6 +40,8 @@ APISERVER_TIMEOUT_S = 90.0
 CONTROLLERS_TIMEOUT_S = 90.0
 POLL_S = 0.1
 KUBECTL_TIMEOUT_S = 60.0
+PORT_TAKEN = "address already in use"
+PORT_ATTEMPTS = 4
 
 
 class StartError(RuntimeError):
@@ -181,6 +183,19 @@ def down(state_dir: Path) -> None:
 
 
 def _start_fresh(state_dir: Path, *, binary: Path) -> ControlPlane:
+    """Start on free ports. A port found free can be taken by another process (another test
+    worker's plane, an agent binding port 0) before our component binds it: then the plane is
+    started again on other ports, a few times, rather than failing a whole worker's tests."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start_once(state_dir, binary=binary)
+        except StartError as exc:
+            if PORT_TAKEN not in str(exc) or attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(state_dir: Path, *, binary: Path) -> ControlPlane:
     for stale in ("etcd", "pki", "logs"):
         shutil.rmtree(state_dir / stale, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)

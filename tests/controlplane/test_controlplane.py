@@ -7,8 +7,10 @@ never get a PodScheduled condition, and fail far from the cause.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -83,6 +85,37 @@ def test_down_leaves_no_process_and_up_reuses_a_running_plane(tmp_path: Path) ->
         launcher.down(tmp_path)
     assert not [name for name, pid in first.pids.items() if _alive(pid)]
     assert not _processes_mentioning(tmp_path)
+
+
+def test_a_port_taken_between_choosing_and_binding_starts_the_plane_on_other_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a parallel test worker's plane) takes a chosen port first."""
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    chosen: list[launcher.Ports] = []
+    real = launcher._free_ports
+
+    def free_ports() -> launcher.Ports:
+        ports = real()
+        if not chosen:  # the first choice: the controller manager's port is already in use
+            ports = dataclasses.replace(ports, controller_manager=taken)
+        chosen.append(ports)
+        return ports
+
+    monkeypatch.setattr(launcher, "_free_ports", free_ports)
+    try:
+        cp = launcher.up(tmp_path)
+        try:
+            assert len(chosen) == 2
+            assert cp.ports == chosen[1] and cp.ports.controller_manager != taken
+            assert not [name for name, pid in cp.pids.items() if not _alive(pid)]
+        finally:
+            launcher.down(tmp_path)
+    finally:
+        squatter.close()
 
 
 def _job_manifest(name: str, *, node_selector: dict[str, str]) -> dict[str, Any]:

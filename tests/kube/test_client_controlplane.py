@@ -405,6 +405,13 @@ def _paced_span(proxy: FaultProxy, path: str) -> tuple[list[float], float]:
     return times, rate
 
 
+def _paced(elapsed: float, expected: float, rate: float) -> None:
+    """Never faster than QPS (the limiter's promise, exact); not stalled either, with room for
+    a loaded machine (the suite runs on several workers, and round trips slow down)."""
+    assert 0.95 * expected <= elapsed < 2.5 * expected + 1.0, f"{elapsed:.2f} s for {GETS} GETs"
+    assert 0.6 * QPS <= rate <= 1.05 * QPS, f"{rate:.1f} requests/s after the burst"
+
+
 async def test_the_limiter_holds_qps_and_burst_against_the_real_server(
     proxy_kubeconfig: Path, fault_proxy: FaultProxy, namespace: str
 ) -> None:
@@ -419,9 +426,8 @@ async def test_the_limiter_holds_qps_and_burst_against_the_real_server(
 
     times, rate = _paced_span(fault_proxy, path)
     assert len(times) == GETS
-    assert 0.95 * expected <= elapsed <= expected + 1.0, f"{elapsed:.2f} s for {GETS} GETs"
+    _paced(elapsed, expected, rate)
     assert times[BURST - 1] - times[0] < 0.5, "the burst goes out at once"
-    assert 0.85 * QPS <= rate <= 1.05 * QPS, f"{rate:.1f} requests/s after the burst"
 
 
 async def test_concurrent_callers_share_one_limiter(
@@ -439,8 +445,7 @@ async def test_concurrent_callers_share_one_limiter(
 
     times, rate = _paced_span(fault_proxy, path)
     assert len(times) == GETS
-    assert 0.95 * expected <= elapsed <= expected + 1.0, f"{elapsed:.2f} s for {GETS} GETs"
-    assert 0.85 * QPS <= rate <= 1.05 * QPS, f"{rate:.1f} requests/s after the burst"
+    _paced(elapsed, expected, rate)
 
 
 async def test_429_with_retry_after_is_waited_out_then_the_get_succeeds(
