@@ -21,6 +21,7 @@ import httpx2
 import pytest
 
 from tests.controlplane import launcher
+from tests.controlplane.components import Ports
 from tests.controlplane.launcher import ControlPlane
 
 pytestmark = pytest.mark.controlplane
@@ -95,10 +96,10 @@ def test_a_port_taken_between_choosing_and_binding_starts_the_plane_on_other_por
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
     taken = squatter.getsockname()[1]
-    chosen: list[launcher.Ports] = []
+    chosen: list[Ports] = []
     real = launcher._free_ports
 
-    def free_ports() -> launcher.Ports:
+    def free_ports() -> Ports:
         ports = real()
         if not chosen:  # the first choice: the controller manager's port is already in use
             ports = dataclasses.replace(ports, controller_manager=taken)
