@@ -9,7 +9,7 @@ in the loop.
 
 Figures (written to bench/results/lifecycle.json):
 * ``to_running_s``: first pod POSTed → all 1,000 Running.           TARGET <= 10 s
-* ``create_latency_p50_ms`` / ``p99``: pod created → provider create call (per pod).
+* ``create_latency_p50_ms`` / ``p99``: pod POST sent → provider create call (per pod).
 * ``steady_provider_calls_per_interval``: provider calls in one quiet interval. TARGET == 1
 * ``delete_s``: DELETE of all 1,000 → all gone from the API.         TARGET <= 10 s
 * ``rss_mb_at_1000`` / ``rss_mb_at_10000``: resident memory of the agent's process with that
@@ -164,14 +164,17 @@ async def create_pods(
     *,
     body: Callable[[str, str], dict[str, Any]] = pod_body,
 ) -> dict[str, float]:
-    """POST the pods (32 at a time); returns pod uid → when its POST was answered."""
+    """POST the pods (32 at a time); returns pod uid → when its POST was sent. (Not when it was
+    answered: the agent may see the pod through its watch, and rent, before the answer reaches
+    this client on a loaded machine.)"""
     created: dict[str, float] = {}
     limiter = trio.CapacityLimiter(32)
 
     async def one(name: str) -> None:
         async with limiter:
+            sent = time.monotonic()
             pod = await client.create(PODS, body(name, node), namespace=ns)
-            created[pod.metadata.uid] = time.monotonic()
+            created[pod.metadata.uid] = sent
 
     async with trio.open_nursery() as nursery:
         for name in names:
