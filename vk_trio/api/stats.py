@@ -23,6 +23,7 @@ from vk_trio.api.view import AgentView
 from vk_trio.kube.models import Pod
 from vk_trio.kube.timefmt import kube_time
 from vk_trio.metrics import Family
+from vk_trio.pods.lifecycle import container_name
 from vk_trio.pods.usage import CpuCounter
 from vk_trio.providers.base import Instance
 
@@ -31,10 +32,6 @@ NANO = 1_000_000_000
 
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
-
-
-def _container(pod: Pod) -> str:
-    return pod.spec.containers[0].name if pod.spec.containers else "main"
 
 
 def _cpu_json(counter: CpuCounter | None) -> dict[str, Any] | None:
@@ -49,7 +46,7 @@ def _cpu_json(counter: CpuCounter | None) -> dict[str, Any] | None:
 
 def _container_stats(pod: Pod, inst: Instance, counter: CpuCounter | None) -> dict[str, Any]:
     started = inst.started_at or inst.created_at
-    stats: dict[str, Any] = {"name": _container(pod)}
+    stats: dict[str, Any] = {"name": container_name(pod)}
     if started is not None:
         stats["startTime"] = kube_time(started)
     cpu = _cpu_json(counter)
@@ -161,7 +158,7 @@ def resource_metrics(agent: AgentView) -> Iterable[Family]:
     memory_total, memory_at = 0, None
     for pod, inst in agent.running():
         labels = {
-            "container": _container(pod),
+            "container": container_name(pod),
             "namespace": pod.metadata.namespace,
             "pod": pod.metadata.name,
         }

@@ -118,3 +118,8 @@ def deadline_remaining(pod: Pod, *, start: datetime | None, now: datetime) -> fl
 
 def is_terminal_phase(phase: str) -> bool:
     return phase in ("Succeeded", "Failed")
+
+
+def container_name(pod: Pod) -> str:
+    """The name of the pod's container: the one its instance runs (``main`` if it names none)."""
+    return pod.spec.containers[0].name if pod.spec.containers else "main"

@@ -14,6 +14,7 @@ import trio
 
 from vk_trio.kube.models import Pod
 from vk_trio.logs import pod_logger
+from vk_trio.pods.lifecycle import container_name
 from vk_trio.pods.retained_logs import RetainedLogs
 from vk_trio.providers.base import (
     CloudError,
@@ -31,7 +32,7 @@ NO_CONTAINER = (InstanceState.PROVISIONING, InstanceState.TERMINATING)
 
 
 async def keep_log(provider: Provider, retained: RetainedLogs, pod: Pod, inst: Instance) -> None:
-    container = pod.spec.containers[0].name if pod.spec.containers else "main"
+    container = container_name(pod)
     uid = pod.metadata.uid
     if retained.per_attempt <= 0 or inst.state in NO_CONTAINER:
         return

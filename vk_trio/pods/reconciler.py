@@ -38,6 +38,7 @@ from vk_trio.logs import forget_pod, get_logger
 from vk_trio.metrics import Histogram
 from vk_trio.pods import audit, lifecycle
 from vk_trio.pods.admission import REJECTED_PREFIX, Admission
+from vk_trio.pods.attempts import choose_current, count_in_place
 from vk_trio.pods.cache import PodCache
 from vk_trio.pods.failures import Failures
 from vk_trio.pods.instances import InstanceView
@@ -54,6 +55,8 @@ DELETE_POLL = 1.0  # while waiting for an instance to be gone
 PROVISIONING_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
 ALIVE = (InstanceState.PROVISIONING, InstanceState.STARTING, InstanceState.RUNNING)
 CONTAINER_EXISTS = (InstanceState.STARTING, InstanceState.RUNNING, InstanceState.EXITED)
+
+_log = get_logger("vk_trio.pods.reconciler")
 
 
 @dataclass
@@ -254,7 +257,7 @@ class Reconciler:
         if remaining is not None:
             self.queue.add_after(uid, remaining + 0.1)
         instances = self.view.for_pod(uid)
-        current = _choose_current(instances, record)
+        current = choose_current(instances, record)
         # leftovers of a restart, and duplicates of this attempt (a create whose answer was
         # lost and that a marketplace then carried out twice): one instance per pod, ever
         extra = [i for i in instances if current is None or i.instance_id != current.instance_id]
@@ -268,7 +271,9 @@ class Reconciler:
             record.attempt, current.attempt
         )  # adopted after a restart of the agent
         record.instance = current
-        await self._count_in_place(pod, record, current, now)
+        backoff = count_in_place(pod, record, current, now=now)
+        if backoff is not None:
+            await self.events.warning(pod, "BackOff", backoff)
         record.lost_id = ""
         if not self.view.is_pending(current.instance_id):
             record.seen_listed = True
@@ -289,47 +294,13 @@ class Reconciler:
         elif current.state is not InstanceState.TERMINATING:
             record.waiting = Waiting(reason="ContainerCreating", message=current.message)
 
-    async def _count_in_place(
-        self, pod: Pod, record: PodRecord, inst: Instance, now: datetime
-    ) -> None:
-        """Restarts the instance did itself (RunPod restarts a container, the Vast.ai wrapper
-        restarts its program): restartCount, lastState and a BackOff Event, as a kubelet's
-        restart gives. An adopted instance's earlier restarts are already in restartCount."""
-        seen_id, counted = record.in_place
-        if seen_id != inst.instance_id:
-            counted = inst.restarts
-            record.in_place = (inst.instance_id, counted)
-        last = record.last_terminated
-        if inst.restarts <= counted:
-            if inst.last_exit is not None and inst.last_exit.code is not None and last:
-                ended = lifecycle.ended_in_place(inst.last_exit, inst.instance_id, now=now)
-                same = (last.exit_code, last.message) == (ended.exit_code, ended.message)
-                if last.instance_id == inst.instance_id and not same:
-                    record.last_terminated = ended  # its code was read after it was counted
-            return
-        new = inst.restarts - counted
-        record.in_place = (inst.instance_id, inst.restarts)
-        record.restarts += new
-        code = "an unknown code"
-        if inst.last_exit is not None:
-            ended = lifecycle.ended_in_place(inst.last_exit, inst.instance_id, now=now)
-            record.last_terminated = ended
-            code = f"code {ended.exit_code}" if inst.last_exit.code is not None else code
-        name = pod.spec.containers[0].name if pod.spec.containers else "main"
-        await self.events.warning(
-            pod,
-            "BackOff",
-            f"Back-off restarting container {name} in pod {pod.metadata.name}: it exited with "
-            f"{code} and was restarted on {inst.instance_id} (restart {record.restarts})",
-        )
-
     async def _announce_created(self, pod: Pod, record: PodRecord, inst: Instance) -> None:
         """The kubelet's Created, once per attempt, when the instance has its container."""
         iid = inst.instance_id
         if record.announced in (f"created:{iid}", f"started:{iid}"):
             return
         record.announced = f"created:{iid}"
-        name = pod.spec.containers[0].name if pod.spec.containers else "main"
+        name = lifecycle.container_name(pod)
         await self.events.normal(pod, "Created", f"Created container {name} on {iid}")
 
     async def _no_instance(self, pod: Pod, record: PodRecord, now: datetime) -> None:
@@ -397,7 +368,7 @@ class Reconciler:
         record.instance = None
         record.seen_listed = False
         record.backoff_until = trio.current_time() + delay
-        name = pod.spec.containers[0].name if pod.spec.containers else "main"
+        name = lifecycle.container_name(pod)
         record.waiting = Waiting(
             reason="CrashLoopBackOff",
             message=(
@@ -438,26 +409,3 @@ class Reconciler:
                 subresource="status",
             )
             self.cache.update(updated)
-
-
-_log = get_logger("vk_trio.pods.reconciler")
-
-
-def _choose_current(instances: list[Instance], record: PodRecord) -> Instance | None:
-    """The instance of the newest attempt; among duplicates, the one we already hold, else
-    the most advanced (running over booting), then the first listed."""
-    newest = [i for i in instances if i.attempt >= record.attempt]
-    if not newest:
-        return None
-    top = max(i.attempt for i in newest)
-    candidates = [
-        i for i in newest if i.attempt == top and i.state is not InstanceState.TERMINATING
-    ]
-    if not candidates:
-        return None
-    held = record.instance.instance_id if record.instance is not None else None
-    for inst in candidates:
-        if inst.instance_id == held:
-            return inst
-    rank = {InstanceState.RUNNING: 0, InstanceState.STARTING: 1, InstanceState.PROVISIONING: 2}
-    return min(candidates, key=lambda i: rank.get(i.state, 3))

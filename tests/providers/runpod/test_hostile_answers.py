@@ -24,7 +24,10 @@ from vk_trio.providers.base import (
 )
 from vk_trio.providers.runpod import RunPodProvider, mapping
 from vk_trio.providers.runpod.client import RunPodClient
-from vk_trio.providers.runpod.provider import REGISTRY_GC_SECONDS, REGISTRY_GRACE_SECONDS
+from vk_trio.providers.runpod.registry_credentials import (
+    REGISTRY_GC_SECONDS,
+    REGISTRY_GRACE_SECONDS,
+)
 from vk_trio.sim.runpod import RunPodSim, Workload
 
 

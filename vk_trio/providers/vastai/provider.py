@@ -4,8 +4,9 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
 
 * **Offers** come from the real JSON filter language (selection.py), cheapest first at the disk we
   will rent, never above the lowest of the node's caps (``--max-gpu-price`` is per GPU, so times
-  the pod's GPU count), the pod's cap and ``vast.ai/price-max``. One search serves every pod
-  waiting at that moment, and each offer goes to one pod (offer_book.py).
+  the pod's GPU count), the pod's cap and ``vast.ai/price-max``, and every row is checked again
+  here (offers.py). One search serves every pod waiting at that moment, and each offer goes to
+  one pod (offer_book.py).
 * **Create** is idempotent by ``spec.key``: a key this object rented is remembered; otherwise the
   account is searched for the key's label first. A create whose outcome is unknown (timeout,
   5xx) is never repeated blindly: the label is looked up again. An offer that vanished is
@@ -13,10 +14,11 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
   means an instance exists anyway, and it is destroyed before the error is raised.
 * **Reads** never lead to a second rental: ``{"instances": null}`` right after a create is the
   documented read lag, so instances this object created stay listed (PROVISIONING) for
-  ``read_grace_seconds`` even when the account does not show them yet.
+  ``read_grace_seconds`` even when the account does not show them yet (rentals.py).
 * **List** is one paged pass over the account's instances for all pods of the node. The filter
   language has no prefix operator and the server's string ordering is not documented, so the
-  node's instances are picked by their label here rather than by a range query there.
+  node's instances are picked by their label rather than by a range query, and each row is
+  read behind a barrier (reading.py).
 * **Exit codes and restarts** come from the wrapper's marker lines (translate.py, exits.py),
   read through the logs endpoint, rationed. A pod without a command runs its image's
   ENTRYPOINT and CMD, which are read from the image's registry (images.py) so the wrapper can
@@ -29,25 +31,19 @@ What the kubelet our users come from got wrong, this gets right, and the tests s
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 import httpx2
 import trio
 
 from vk_trio.decoding import ascii_digits
-from vk_trio.errors import InvalidInput
 from vk_trio.providers import exit_marker
 from vk_trio.providers.base import (
     CloudError,
     Instance,
     InstanceSpec,
-    InstanceState,
     InvalidSpec,
     LogLine,
     LogOptions,
@@ -55,7 +51,6 @@ from vk_trio.providers.base import (
     Offer,
     PaymentRequired,
     ProviderAuthFailed,
-    ProviderUnavailable,
     Requirements,
 )
 from vk_trio.providers.egress import DEFAULT_DENY
@@ -71,21 +66,12 @@ from vk_trio.providers.vastai.client import (
 from vk_trio.providers.vastai.exits import MarkerWatch
 from vk_trio.providers.vastai.logs import read_logs
 from vk_trio.providers.vastai.offer_book import OfferBook
-from vk_trio.providers.vastai.status import (
-    ANNOTATION_PREFIX,
-    VastInstance,
-    decode_row,
-    instance_from,
-)
+from vk_trio.providers.vastai.offers import offers_from
+from vk_trio.providers.vastai.reading import RowReader
+from vk_trio.providers.vastai.rentals import RecentRentals
 
 NAME = "vastai"
 LOOKUP_TRIES = 3  # label lookups after a create of unknown outcome
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Pending:
-    instance: Instance
-    since: float  # trio time of the create
 
 
 class VastProvider:
@@ -149,8 +135,6 @@ class VastProvider:
             default_disk_gb=default_disk_gb,
             max_disk_gb=max_disk_gb,
         )
-        self.loading_timeout = loading_timeout
-        self.clock = clock
         self.read_grace_seconds = read_grace_seconds
         self.follow_poll_seconds = follow_poll_seconds
         self.client = VastClient(
@@ -160,11 +144,11 @@ class VastProvider:
             transport=transport,
             trust_env=trust_env,
         )
-        self._tag = translate.node_tag(node_name)
         self._locks: dict[str, trio.Lock] = {}
         self._renting = trio.Lock()  # one look-up-then-create at a time (create is paced)
-        self._pending: dict[str, _Pending] = {}
-        self._first_running: dict[str, float] = {}
+        self.rentals = RecentRentals(
+            node_name=node_name, grace_seconds=read_grace_seconds, clock=clock
+        )
         self.book = OfferBook(
             self.client.search_offers,
             self.policy,
@@ -175,6 +159,13 @@ class VastProvider:
         self._housekept = False  # housekeep() ran since the last list
         self.images = images or ImageConfigReader(mirror=registry_mirror, deny=registry_deny)
         self.rows = RowFaults(NAME)
+        self.reader = RowReader(
+            node_name=node_name,
+            markers=self.markers,
+            rows=self.rows,
+            loading_timeout=loading_timeout,
+            clock=clock,
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -189,48 +180,7 @@ class VastProvider:
     async def offers(self, need: Requirements) -> list[Offer]:
         chosen = selection.select(need, self.policy)
         rows = await self.book.rows_for(chosen)
-        found: dict[int, Offer] = {}
-        for row in rows:
-            offer = self._offer(row, chosen)
-            if offer is not None:
-                found.setdefault(int(offer.offer_id), offer)
-        return sorted(found.values(), key=lambda o: (o.price_per_hour, int(o.offer_id)))
-
-    def _offer(self, row: Mapping[str, Any], chosen: selection.Selection) -> Offer | None:
-        """An offer the pod can use, checked here too: a server that ignores a filter (or a
-        stand-in that does not know it) must not get us the wrong machine. A row with a field
-        we cannot read (a list or text where a number belongs, ``NaN``) is no offer."""
-        try:
-            offer = selection.OfferRow.read(row)
-        except InvalidInput:
-            return None
-        country = offer.location.rsplit(",", 1)[-1].strip()
-        if (
-            offer.num_gpus != chosen.gpu_count
-            or (chosen.gpu_names and offer.gpu_name not in chosen.gpu_names)
-            or (chosen.gpu_ram_mb is not None and offer.ram_mb < chosen.gpu_ram_mb)
-            or (chosen.countries is not None and country not in chosen.countries)
-            or offer.reliability < self.policy.min_reliability
-            or offer.direct_ports < self.policy.min_direct_ports
-            or not selection.fits(offer, chosen)
-        ):
-            return None
-        details = {"disk_gb": f"{chosen.disk_gb:g}", "gpu_ram_mb": f"{offer.ram_mb:g}"}
-        for key in ("machine_id", "reliability2", "inet_down", "cuda_max_good"):
-            value = getattr(offer, key)
-            if value is not None:
-                details[key] = f"{value:g}" if isinstance(value, float) else str(value)
-        return Offer(
-            provider=self.name,
-            offer_id=str(offer.id),
-            gpu_type=offer.gpu_name,
-            gpu_count=offer.num_gpus,
-            gpu_memory_gb=round(offer.ram_mb / 1024, 2),
-            price_per_hour=offer.dph_total,
-            location=offer.location,
-            cloud_type="datacenter" if _datacenter(offer.hosting_type) else "community",
-            details=details,
-        )
+        return offers_from(rows, chosen, self.policy, provider=self.name)
 
     # --- create ----------------------------------------------------------------------------------
 
@@ -238,9 +188,9 @@ class VastProvider:
         self.check(spec)
         chosen = selection.select(spec.need, self.policy)
         async with self._locks.setdefault(spec.key, trio.Lock()):
-            pending = self._pending.get(spec.key)
-            if pending is not None:
-                return pending.instance
+            known = self.rentals.get(spec.key)
+            if known is not None:
+                return known
             if offer.provider != self.name or not _offer_id(offer.offer_id):
                 raise NoCapacity(f"offer {offer.offer_id!r} is not a Vast.ai offer")
             offer_id = int(offer.offer_id)
@@ -289,9 +239,7 @@ class VastProvider:
         new_id = answer.new_contract
         success = isinstance(answer.body, dict) and answer.body.get("success") is not False
         if answer.status == 200 and success and new_id is not None:
-            instance = self._rented(spec, offer, new_id)
-            self._pending[spec.key] = _Pending(instance=instance, since=trio.current_time())
-            return instance
+            return self.rentals.rented(spec, offer, new_id)
         error = error_for("create", answer)
         if new_id is not None:
             await self._destroy_leftover(new_id)
@@ -319,34 +267,10 @@ class VastProvider:
             )
         return program, bool(program)
 
-    def _rented(self, spec: InstanceSpec, offer: Offer, instance_id: int) -> Instance:
-        return Instance(
-            instance_id=str(instance_id),
-            node_name=self.node_name,
-            pod_uid=spec.pod_uid,
-            attempt=spec.attempt,
-            state=InstanceState.PROVISIONING,
-            message="contract being provisioned",
-            created_at=datetime.fromtimestamp(self.clock(), UTC),
-            gpu_type=offer.gpu_type,
-            gpu_count=offer.gpu_count,
-            price_per_hour=offer.price_per_hour,
-            location=offer.location,
-            image=spec.image,
-            annotations={ANNOTATION_PREFIX + "instance-id": str(instance_id)},
-        )
-
     async def _find(self, label: str) -> Instance | None:
         """The instance carrying ``label`` (the newest, should there be two)."""
         rows = await self.client.list_instances(select_filters={"label": {"eq": label}})
-        owner = translate.owner(label)
-        found = sorted(
-            (r for r in rows if r.get("label") == label and _row_id(r) is not None),
-            key=lambda r: _row_id(r) or 0,
-        )
-        if not found or owner is None:
-            return None
-        return self._instance(self._decode(found[-1]), owner)
+        return self.reader.newest(rows, label)
 
     async def _destroy_leftover(self, instance_id: int) -> None:
         """Best effort: a leftover still carries our label, so list() shows it until deleted."""
@@ -356,108 +280,30 @@ class VastProvider:
     # --- list ------------------------------------------------------------------------------------
 
     async def list(self) -> list[Instance]:
-        rows = await self.client.list_instances()
-        ours: list[tuple[VastInstance, translate.Owner]] = []
-        found: list[Instance] = []
-        visible: set[str] = set()
-        for raw in rows:
-            text = raw.get("label")
-            owner = translate.owner(text if isinstance(text, str) else None)
-            if owner is None or owner.node_tag != self._tag:
-                continue
-            visible.add(owner.key)
-            try:
-                row = self._decode(raw)
-            except Exception as exc:  # one row's odd answer is that row's problem (rows.py)
-                self._unreadable(raw, text, owner, exc, found)
-                continue
-            ours.append((row, owner))
-            if row.actual_status == "running":
-                self._first_running.setdefault(str(row.id), self.clock())
-        self._running = [
-            (row.id, nonce, owner.job)
-            for row, owner in ours
-            if row.actual_status == "running"
-            and (nonce := translate.nonce_of(row.image_args)) is not None
-        ]
+        scan = self.reader.scan(await self.client.list_instances())
+        self._running = scan.wrapped_running()
         if not self._housekept:  # nobody reads markers between lists: read them here
             await self.markers.read_due(self._running)
         self._housekept = False
-        for row, owner in ours:
-            try:
-                found.append(self._instance(row, owner))
-            except Exception as exc:
-                self._unreadable({"id": row.id}, row.label, owner, exc, found)
-            else:
-                self.rows.read(str(row.id))
-        now = trio.current_time()
-        for key, pending in list(self._pending.items()):
-            if key in visible or now - pending.since > self.read_grace_seconds:
-                del self._pending[key]
-            else:
-                found.append(pending.instance)
-        return found
-
-    def _unreadable(
-        self,
-        raw: Mapping[str, Any],
-        text: object,
-        owner: translate.Owner,
-        exc: Exception,
-        found: builtins.list[Instance],
-    ) -> None:
-        """A row of ours we cannot read: a placeholder when its id is readable (so its pod is
-        not rented twice and it can still be destroyed), else skipped and reported."""
-        row_id = raw.get("id")
-        if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 0:
-            self.rows.skipped(f"label {text!r:.80}", exc)
-            return
-        found.append(
-            self.rows.placeholder(
-                instance_id=str(row_id),
-                node_name=self.node_name,
-                pod_uid=owner.pod_uid,
-                attempt=owner.attempt,
-                exc=exc,
-            )
-        )
+        return [
+            *scan.unreadable,
+            *self.reader.instances(scan.ours),
+            *self.rentals.unlisted(scan.listed),
+        ]
 
     async def housekeep(self) -> None:
         """Between two lists: read the markers that are due (exits.py), off the list's path."""
         self._housekept = True
         await self.markers.read_due(self._running, budget=None)
 
-    def _decode(self, raw: dict[str, Any]) -> VastInstance:
-        try:
-            return decode_row(raw)
-        except InvalidInput as exc:
-            raise ProviderUnavailable(str(exc)) from exc
-
-    def _instance(self, row: VastInstance, owner: translate.Owner) -> Instance:
-        marker, restarts, last_exit = self.markers.fields(row.id)
-        return instance_from(
-            row,
-            owner,
-            node_name=self.node_name,
-            marker=marker,
-            wrapped=translate.wrapped(row.image_args),
-            loading_timeout=self.loading_timeout,
-            clock=self.clock,
-            first_seen_running=self._first_running.get(str(row.id)),
-            restarts=restarts,
-            last_exit=last_exit,
-        )
-
     # --- delete ----------------------------------------------------------------------------------
 
     async def delete(self, instance_id: str) -> None:
-        for key, pending in list(self._pending.items()):
-            if pending.instance.instance_id == instance_id:
-                del self._pending[key]
+        self.rentals.forget(instance_id)
         if not _offer_id(instance_id):
             return  # not a Vast.ai id: nothing of ours can have it
         await self.client.destroy_instance(int(instance_id))
-        self._first_running.pop(instance_id, None)
+        self.reader.forget(instance_id)
         self.markers.forget(int(instance_id))
 
     # --- logs ------------------------------------------------------------------------------------
@@ -472,19 +318,6 @@ class VastProvider:
         )
 
 
-def _datacenter(hosting_type: object) -> bool:
-    return (
-        isinstance(hosting_type, int) and not isinstance(hosting_type, bool) and hosting_type >= 1
-    )
-
-
 def _offer_id(text: str) -> bool:
     """Vast.ai ids are positive integers (ASCII digits; "²" is a digit only to str.isdigit)."""
     return ascii_digits(text) and len(text) <= 16
-
-
-def _row_id(row: Mapping[str, Any]) -> int | None:
-    value = row.get("id")
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53:
-        return value
-    return None
