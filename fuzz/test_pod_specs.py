@@ -64,6 +64,7 @@ AMOUNTS = st.dictionaries(
 @example({"ephemeral-storage": "1e400"}, {}, [], "x")
 @example({"nvidia.com/gpu": "1e400"}, {}, [], "x")
 @example({"cpu": "1e400"}, {}, [], "x")
+@example({}, {"ephemeral-storage": "1E"}, [], "x")  # over --max-disk-gb: InvalidSpec, clean
 def test_a_pod_spec_is_an_instance_spec_or_an_invalid_spec(
     limits: dict[str, Any], requests: dict[str, Any], ports: list[int], image: str
 ) -> None:
@@ -86,7 +87,8 @@ def test_a_pod_spec_is_an_instance_spec_or_an_invalid_spec(
         return
     need = spec.need
     assert need.gpu_count >= 0 and need.cpu_millis >= 0 and need.memory_mb >= 0
-    selection.select(need, selection.Policy(max_gpu_price=0.5, max_disk_gb=1000))
+    with contextlib.suppress(InvalidSpec):  # more than the node rents: the pod fails, clean
+        selection.select(need, selection.Policy(max_gpu_price=0.5, max_disk_gb=1000))
 
 
 @FUZZ
