@@ -65,3 +65,11 @@ def test_dollar_at_passes_each_argument_as_its_own_word() -> None:
     script = '"$@"; echo "code $?"; exit 0'
     plan = plan_run(JOB, shlex.join(["sh", "-c", script, "w", "sh", "-c", "echo one two"]))
     assert plan.lines == ((0.0, "one two"), (0.0, "code 0"))
+
+
+def test_shells_nested_beyond_the_limit_run_the_image_program() -> None:
+    args = ["true"]
+    for _ in range(10):  # each level triples the quoting: 10 is 354 KB
+        args = ["sh", "-c", shlex.join(args) + "; echo deeper"]
+    plan = plan_run(JOB, shlex.join(args))
+    assert (0.0, "a") in plan.lines  # the image's program stood in at the limit

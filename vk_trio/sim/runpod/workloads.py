@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 SHELLS = frozenset({"sh", "/bin/sh", "bash", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash"})
+MAX_NESTING = 8  # shells run by shells; deeper ones run the image's program (no recursion bomb)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +123,11 @@ def _words(
 
 
 def _interpret(
-    script: str, positional: Sequence[str], workload: Workload, environ: dict[str, str]
+    script: str,
+    positional: Sequence[str],
+    workload: Workload,
+    environ: dict[str, str],
+    depth: int = 0,
 ) -> Plan:
     commands = _commands(script)
     if commands is None:
@@ -159,10 +164,10 @@ def _interpret(
         elif not (argv := _words(command, variables, positional)):
             variables["?"] = "0"  # "$@" without arguments runs nothing, as in sh
             continue
-        elif len(argv) >= 3 and argv[0] in SHELLS and argv[1] == "-c":
+        elif len(argv) >= 3 and argv[0] in SHELLS and argv[1] == "-c" and depth < MAX_NESTING:
             # a shell run by the script (the pod's own ``sh -c`` under a wrapper): its script
             # is interpreted in turn, with the variables this shell exported
-            inner = _interpret(argv[2], argv[3:], workload, dict(environ))
+            inner = _interpret(argv[2], argv[3:], workload, dict(environ), depth + 1)
             lines.extend((now + at, text) for at, text in inner.lines)
             if inner.exit_at is None:
                 return Plan(lines=tuple(lines), exit_at=None)
