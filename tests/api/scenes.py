@@ -17,7 +17,7 @@ import trio
 
 from tests.agent_harness import admin_client, agent_config, eventually, running_agent
 from tests.controlplane.launcher import ControlPlane
-from tests.providers.vastai.controlplane_support import vast_agent, vast_config
+from tests.providers.vastai.controlplane_support import SCALE, vast_agent, vast_config
 from tests.sim.runpod.support import API_KEY as RUNPOD_KEY
 from tests.sim.vastai.support import API_KEY as VAST_KEY
 from vk_trio.config import Config
@@ -29,6 +29,7 @@ from vk_trio.sim.runpod import RunPodSim, Timings
 from vk_trio.sim.runpod import Workload as RunPodWorkload
 from vk_trio.sim.vastai import VastSim
 from vk_trio.sim.vastai import Workload as VastWorkload
+from vk_trio.sim.vastai.ratelimit import RateLimits
 
 PROVIDERS = ("fake", "runpod", "vastai")
 TOLERATION = {"key": "virtual-kubelet.io/provider", "operator": "Exists"}
@@ -157,7 +158,8 @@ async def scene(
                 await kubelet_advertised(agent, cp)
                 yield Scene(provider, config, agent, runpod=runpod)
         else:
-            vast = VastSim(api_keys=[VAST_KEY])
+            # vast_agent shrinks the provider's pacing by SCALE: the cloud's limits shrink alike
+            vast = VastSim(api_keys=[VAST_KEY], rate_limits=RateLimits().scaled(SCALE))
             await nursery.start(vast.serve)
             config = vast_config(cp, tmp_path, vast, **overrides)
             async with vast_agent(config, cp, vast) as agent:
