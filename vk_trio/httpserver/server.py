@@ -46,6 +46,8 @@ _ACCEPT_LOG_EVERY = 10.0
 # At the cap, an idle connection gives way only after this long: clients that reconnect at
 # once cannot make connections evict each other in a loop that eats the CPU.
 EVICT_AFTER_IDLE = 1.0
+# A write that failed or timed out: the connection is over (_connection counts the timeouts)
+_CLIENT_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, OSError)
 
 TlsSource = ssl.SSLContext | Callable[[], ssl.SSLContext]
 
@@ -72,6 +74,7 @@ class ServerStats:
     accept_errors: int = 0  # EMFILE and friends
     timeouts: int = 0  # handshake, head, body or write too slow
     rejected: int = 0  # head or body too large, or not HTTP
+    failed: int = 0  # ended by an unexpected error (a streamed body's bug): that connection only
 
 
 class _Tracked:
@@ -216,6 +219,9 @@ async def _connection(server: _Server, raw: trio.SocketStream, tracked: _Tracked
         OSError,
     ):
         pass
+    except Exception as exc:  # that connection's end, never the server's: it runs every other one
+        table.stats.failed += 1
+        _log.warning("a connection ended with an unexpected %s", _kinds(exc))
     finally:
         table.open.discard(tracked)
         table.idle.pop(tracked, None)
@@ -223,6 +229,13 @@ async def _connection(server: _Server, raw: trio.SocketStream, tracked: _Tracked
         with trio.move_on_after(1) as scope:
             scope.shield = True
             await trio.aclose_forcefully(stream)
+
+
+def _kinds(exc: BaseException) -> str:
+    """The exception's type, or its leaves' types for a group (messages may carry secrets)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return ", ".join(_kinds(inner) for inner in exc.exceptions)
+    return type(exc).__name__
 
 
 class _Rejected(Exception):
@@ -402,19 +415,26 @@ async def _stream_body(
     """Send the chunks while watching the client: gone → the stream is cancelled and closed."""
     body = response.stream
     assert body is not None
+    client_gone: Exception | None = None  # raised bare after the nursery, not in a group
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_when_closed, stream, nursery.cancel_scope)
-            async for chunk in body:
-                if chunk:
-                    await _send(stream, conn.send(h11.Data(data=chunk)), limits)
-            await _send(stream, conn.send(h11.EndOfMessage()), limits)
+            try:
+                async for chunk in body:
+                    if chunk:
+                        await _send(stream, conn.send(h11.Data(data=chunk)), limits)
+                await _send(stream, conn.send(h11.EndOfMessage()), limits)
+            except _CLIENT_GONE as exc:
+                client_gone = exc
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
             aclose = getattr(body, "aclose", None)
             if aclose is not None:
                 await aclose()
+    if client_gone is not None:
+        raise client_gone
+
 
 
 async def _cancel_when_closed(stream: trio.abc.Stream, scope: trio.CancelScope) -> None:
