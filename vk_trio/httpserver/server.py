@@ -436,7 +436,6 @@ async def _stream_body(
         raise client_gone
 
 
-
 async def _cancel_when_closed(stream: trio.abc.Stream, scope: trio.CancelScope) -> None:
     """Read until the client closes its side (anything it sends meanwhile is dropped: the
     connection ends with this response), then cancel ``scope``."""
