@@ -55,8 +55,10 @@ INTERPRETER_CONSTRAINT = "CPython>=3.11,<3.15"
 
 
 def platforms() -> list[str]:
+    """Abbreviated platforms with a three-part Python version: cryptography's metadata has a
+    ``python_full_version`` marker, which pip cannot evaluate for ``cp-311`` (pex refuses)."""
     return [
-        f"manylinux2014_{arch}-cp-{version}-cp{version}"
+        f"manylinux2014_{arch}-cp-{version[0]}.{version[1:]}.0-cp{version}"
         for version in PYTHON_VERSIONS
         for arch in ARCHITECTURES
     ]

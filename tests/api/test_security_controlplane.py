@@ -1,7 +1,8 @@
 """Who may call the agent's kubelet API (:10250), on the real control plane: the API server's own
 kubelet client certificate is let in; anonymous callers, ServiceAccounts without nodes/proxy and
-certificates from another CA are not. A Secret's value printed by the workload reaches
-`kubectl logs` (it is the user's own output) and never the agent's own logs or Events."""
+certificates from another CA are not (401, as from the kubelet, not a failed handshake). A
+Secret's value printed by the workload reaches `kubectl logs` (it is the user's own output) and
+never the agent's own logs or Events."""
 
 from __future__ import annotations
 
@@ -122,11 +123,14 @@ async def test_only_callers_the_api_server_authorizes_get_in(
                 assert refused.status_code == 501
                 assert "not supported by vk-trio yet" in refused.text
 
-        # a client certificate from another CA never gets an answer: the handshake fails
+        # a client certificate from another CA names nobody, as at the kubelet: without a token
+        # 401, and with one the token decides (here the ServiceAccount's, without nodes/proxy)
         other = create_pki(tmp_path / "other-pki")
-        with pytest.raises(httpx2.TransportError):
-            async with kubelet(port, _tls(other.admin.cert, other.admin.key)) as stranger:
-                await stranger.get("/pods")
+        async with kubelet(port, _tls(other.admin.cert, other.admin.key)) as stranger:
+            answer = await stranger.get("/pods")
+            assert (answer.status_code, answer.text) == (401, "Unauthorized")
+            answer = await stranger.get("/pods", headers=headers)
+            assert answer.status_code == 403 and f"user={user}," in answer.text
         assert api.stats.requests[("/pods", 200)] == 1
         assert node  # the node name is in every authorization decision above
 

@@ -136,7 +136,7 @@ class KubeletApi:
             self.handle,
             host=self.config.kubelet_address,
             port=self.config.kubelet_port,
-            ssl_context=self.tls.context,
+            tls=self.tls.context,
             limits=LIMITS,
             stats=self.stats.server,
             task_status=task_status,

@@ -15,23 +15,24 @@ Three sources, in this order of preference:
 
 Every new connection gets the context current at that moment (httpserver's per-connection
 context), so a rotation needs no restart and cuts no stream. Clients present a certificate
-optionally; one that OpenSSL cannot verify against the client CA fails the handshake (Python's
-ssl module cannot hand an unverified certificate to the application, so this is where the
-kubelet would answer 401).
+optionally; one that OpenSSL cannot verify against the client CA gives the request no identity,
+so it goes on to the bearer token and, without one, gets 401, as from the kubelet.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from OpenSSL import SSL, crypto
 
 from vk_trio.errors import ConfigError
+from vk_trio.httpserver.tls_stream import ask_for_client_certificates
 from vk_trio.kube import der
 from vk_trio.kube.certs import CertInfo, cert_info, self_signed
 from vk_trio.kube.client import KubeClient
@@ -51,29 +52,56 @@ class TlsError(Exception):
     """A certificate or key that OpenSSL refuses."""
 
 
-def server_context(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes | None) -> ssl.SSLContext:
-    """A TLS 1.2+ server context for a PEM pair, asking for (not requiring) client certificates
-    verified against ``client_ca_pem``. ``ssl`` loads keys only from files: they live for the
-    call in a private temporary directory."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.options |= ssl.OP_NO_COMPRESSION
-    with tempfile.TemporaryDirectory(prefix="vk-trio-tls-") as scratch:
-        cert_path, key_path = Path(scratch) / "cert.pem", Path(scratch) / "key.pem"
-        for path, data in ((cert_path, cert_pem), (key_path, key_pem)):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-        try:
-            context.load_cert_chain(cert_path, key_path)
-        except (ssl.SSLError, ValueError) as exc:
-            raise TlsError(f"the serving certificate and key do not load: {exc}") from exc
+# TLS 1.2 suites as Go's crypto/tls prefers them (forward secrecy, AEAD only); 1.3 has its own
+CIPHERS_TLS12 = b"ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
+SERVING_KEY_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
+
+
+def _certificates(pem: bytes, what: str) -> list[x509.Certificate]:
+    try:
+        found = x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise TlsError(f"{what} does not load: {exc}") from exc
+    return found
+
+
+def server_context(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes | None) -> SSL.Context:
+    """A TLS 1.2+ server context for a PEM pair (leaf first, then any intermediates), asking for
+    (not requiring) a client certificate verified against ``client_ca_pem`` the kubelet's way:
+    the CA names are sent in the CertificateRequest, and a certificate that does not verify
+    leaves the request without an identity instead of failing the handshake
+    (httpserver/tls_stream.py)."""
+    chain = _certificates(cert_pem, "the serving certificate")
+    if not chain:
+        raise TlsError("the serving certificate does not load: no certificate in the PEM")
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.set_min_proto_version(SSL.TLS1_2_VERSION)
+    context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION)
+    context.set_cipher_list(CIPHERS_TLS12)
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, SERVING_KEY_TYPES):
+            raise TypeError(f"a {type(key).__name__} cannot serve TLS here (RSA, ECDSA, Ed25519)")
+        context.use_certificate(chain[0])
+        for intermediate in chain[1:]:
+            context.add_extra_chain_cert(intermediate)
+        context.use_privatekey(key)
+        context.check_privatekey()
+    except (ValueError, TypeError, SSL.Error, crypto.Error) as exc:
+        raise TlsError(f"the serving certificate and key do not load: {exc}") from exc
     if client_ca_pem:
+        authorities = _certificates(client_ca_pem, "the client CA")
+        if not authorities:
+            raise TlsError("the client CA does not load: no certificate in the PEM")
+        store = context.get_cert_store()
+        assert store is not None  # a fresh context always has one
         try:
-            context.load_verify_locations(cadata=client_ca_pem.decode("ascii", errors="replace"))
-        except (ssl.SSLError, ValueError) as exc:
+            for authority in authorities:
+                store.add_cert(crypto.X509.from_cryptography(authority))
+                context.add_client_ca(authority)
+        except (SSL.Error, crypto.Error) as exc:
             raise TlsError(f"the client CA does not load: {exc}") from exc
-        context.verify_mode = ssl.CERT_OPTIONAL
+        ask_for_client_certificates(context)
     return context
 
 
@@ -98,9 +126,9 @@ class ServingTls:
         self.source = ""
         self.info: CertInfo | None = None
         self.ready = trio.Event()
-        self._context: ssl.SSLContext | None = None
+        self._context: SSL.Context | None = None
 
-    def context(self) -> ssl.SSLContext:
+    def context(self) -> SSL.Context:
         if self._context is None:
             raise TlsError("no serving certificate yet")
         return self._context

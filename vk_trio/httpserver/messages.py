@@ -20,8 +20,9 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route pattern
     remote: str = ""
     route: str = ""  # the pattern that matched ("" when none did), for per-endpoint metrics
-    # The client certificate OpenSSL verified against the server's client CA (the dict of
-    # ssl.SSLSocket.getpeercert()), None without TLS or without a certificate.
+    # The client certificate OpenSSL verified against the server's client CA, in the shape of
+    # ssl.SSLSocket.getpeercert(); None without TLS, without a certificate, or with one that did
+    # not verify (tls_stream.py).
     peer_cert: dict[str, Any] | None = None
 
     def arg(self, name: str, default: str | None = None) -> str | None:

@@ -26,7 +26,6 @@ stream) is closed too. Streamed responses end the connection (``connection: clos
 from __future__ import annotations
 
 import errno
-import ssl
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +34,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 import trio
+from OpenSSL import SSL
 
 from vk_trio.httpserver.messages import Handler, Request, Response
+from vk_trio.httpserver.tls_stream import TlsServerStream
 from vk_trio.logs import get_logger
 
 _log = get_logger("vk_trio.httpserver")
@@ -49,7 +50,7 @@ EVICT_AFTER_IDLE = 1.0
 # A write that failed or timed out: the connection is over (_connection counts the timeouts)
 _CLIENT_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, OSError)
 
-TlsSource = ssl.SSLContext | Callable[[], ssl.SSLContext]
+TlsSource = SSL.Context | Callable[[], SSL.Context]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,21 +118,22 @@ async def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    ssl_context: TlsSource | None = None,
+    tls: TlsSource | None = None,
     limits: Limits | None = None,
     stats: ServerStats | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; ``await nursery.start(serve, handler)`` returns the bound port.
 
-    ``ssl_context`` may be a function: it is called for every new connection, so a certificate
-    that changed on disk serves new connections without a restart.
+    ``tls`` is a pyOpenSSL context (tls_stream.py says why not ``ssl``) or a function returning
+    one: it is called for every new connection, so a certificate that changed on disk serves new
+    connections without a restart.
     """
     limits = limits or Limits()
     stats = stats if stats is not None else ServerStats()
     listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=4096)
     bound: int = listeners[0].socket.getsockname()[1]
-    server = _Server(handler=handler, tls=ssl_context, limits=limits, table=_Table(stats))
+    server = _Server(handler=handler, tls=tls, limits=limits, table=_Table(stats))
     async with trio.open_nursery() as nursery:
         for listener in listeners:
             nursery.start_soon(server.accept_loop, listener, nursery)
@@ -198,14 +200,12 @@ async def _connection(server: _Server, raw: trio.SocketStream, tracked: _Tracked
             remote = _peer(raw)
             peer_cert: dict[str, Any] | None = None
             if tls is not None:
-                context = tls if isinstance(tls, ssl.SSLContext) else tls()
-                stream = ssl_stream = trio.SSLStream(
-                    raw, context, server_side=True, https_compatible=True
-                )
+                context = tls if isinstance(tls, SSL.Context) else tls()
+                stream = tls_stream = TlsServerStream(raw, context)
                 table.set_idle(tracked, True)  # a handshake that never comes is evictable
                 with trio.fail_after(limits.header_timeout):
-                    await ssl_stream.do_handshake()
-                peer_cert = ssl_stream.getpeercert() or None
+                    await tls_stream.do_handshake()
+                peer_cert = tls_stream.peer_subject()
             await _serve_requests(server, stream, tracked, remote=remote, peer_cert=peer_cert)
     except trio.TooSlowError:
         table.stats.timeouts += 1
@@ -215,7 +215,6 @@ async def _connection(server: _Server, raw: trio.SocketStream, tracked: _Tracked
         trio.BrokenResourceError,
         trio.ClosedResourceError,
         h11.ProtocolError,
-        ssl.SSLError,
         OSError,
     ):
         pass
@@ -226,9 +225,9 @@ async def _connection(server: _Server, raw: trio.SocketStream, tracked: _Tracked
         table.open.discard(tracked)
         table.idle.pop(tracked, None)
         table.stats.open = len(table.open)
-        with trio.move_on_after(1) as scope:
+        with trio.move_on_after(1) as scope:  # TLS: our close_notify, if the client takes it
             scope.shield = True
-            await trio.aclose_forcefully(stream)
+            await stream.aclose()
 
 
 def _kinds(exc: BaseException) -> str:
@@ -448,7 +447,7 @@ async def _cancel_when_closed(stream: trio.abc.Stream, scope: trio.CancelScope) 
             received += len(data)
             if received > _READ_CHUNK:
                 break
-    except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass
     scope.cancel()
 
