@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.certs import CA_KEY_USAGE
+
 VALIDITY = datetime.timedelta(days=365)
 APISERVER_SANS = (
     "127.0.0.1",
@@ -215,18 +217,7 @@ def _ca_certificate(key: ec.EllipticCurvePrivateKey, *, cn: str) -> x509.Certifi
     builder = x509.CertificateBuilder().subject_name(name).issuer_name(name)
     builder = _validity(builder.public_key(key.public_key()))
     builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    builder = builder.add_extension(usage, critical=True).add_extension(
+    builder = builder.add_extension(CA_KEY_USAGE, critical=True).add_extension(
         x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
     )
     return builder.sign(key, hashes.SHA256())

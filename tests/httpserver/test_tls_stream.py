@@ -6,131 +6,63 @@ handshake. The CertificateRequest names the client CA, as Go's server does."""
 
 from __future__ import annotations
 
-import datetime
 import socket
 import ssl
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509 import ObjectIdentifier
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from OpenSSL import SSL
 
+from tests.certs import Issued, issue
 from vk_trio.api.auth import identity_from_cert
 from vk_trio.api.tls import server_context
 from vk_trio.httpserver import Request, Response, Router, serve
 from vk_trio.httpserver.tls_stream import TlsServerStream
 
-DAY = datetime.timedelta(days=1)
+
+def write(
+    issued: Issued, directory: Path, stem: str, *, chain: tuple[Issued, ...] = ()
+) -> tuple[Path, Path]:
+    cert, key = directory / f"{stem}.crt", directory / f"{stem}.key"
+    cert.write_bytes(issued.cert_pem + b"".join(link.cert_pem for link in chain))
+    key.write_bytes(issued.key_pem)
+    return cert, key
 
 
-@dataclass
-class Issued:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def key_pem(self) -> bytes:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    def write(
-        self, directory: Path, stem: str, *, chain: tuple[Issued, ...] = ()
-    ) -> tuple[Path, Path]:
-        cert, key = directory / f"{stem}.crt", directory / f"{stem}.key"
-        cert.write_bytes(self.cert_pem + b"".join(link.cert_pem for link in chain))
-        key.write_bytes(self.key_pem)
-        return cert, key
-
-    def issue(
-        self,
-        cn: str,
-        *,
-        orgs: tuple[str, ...] = (),
-        usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
-        ca: bool = False,
-        expired: bool = False,
-    ) -> Issued:
-        return _certificate(cn, orgs=orgs, usage=usage, ca=ca, expired=expired, issuer=self)
+SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 
 
-def _certificate(
-    cn: str,
+def client(
+    subject: str,
+    issuer: Issued,
     *,
     orgs: tuple[str, ...] = (),
-    usage: x509.ObjectIdentifier | None = None,
     ca: bool = False,
+    usage: ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
     expired: bool = False,
-    issuer: Issued | None = None,
 ) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
-    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in orgs]
-    name = x509.Name([*attributes, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    start, end = (now - 3 * DAY, now - DAY) if expired else (now - DAY, now + DAY)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.cert.subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        usages = dict.fromkeys(
-            ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment"),
-            False,
-        )
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                **usages,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    signer = issuer.key if issuer else key
-    return Issued(builder.sign(signer, hashes.SHA256()), key)
-
-
-def authority(cn: str) -> Issued:
-    return _certificate(cn, ca=True)
+    return issue(subject, issuer=issuer, orgs=orgs, ca=ca, usage=usage, expired=expired)
 
 
 @pytest.fixture(scope="module")
 def pki() -> dict[str, Issued]:
-    root, stranger = authority("client-ca"), authority("another-ca")
-    intermediate = root.issue("intermediate-ca", ca=True, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
-    serving = authority("serving-ca").issue("kubelet", usage=ExtendedKeyUsageOID.SERVER_AUTH)
+    root, stranger = issue("client-ca", ca=True), issue("another-ca", ca=True)
+    intermediate = client("intermediate-ca", root, ca=True)
+    serving = issue("kubelet", issuer=issue("serving-ca", ca=True), usage=SERVER_AUTH)
     return {
         "root": root,
         "serving": serving,
-        "apiserver": root.issue("kube-apiserver-kubelet-client", orgs=("kubeadm:cluster-admins",)),
-        "stranger": stranger.issue("kube-apiserver-kubelet-client", orgs=("system:masters",)),
-        "expired": root.issue("expired", expired=True),
-        "server-only": root.issue("server-only", usage=ExtendedKeyUsageOID.SERVER_AUTH),
+        "apiserver": client("kube-apiserver-kubelet-client", root, orgs=("kubeadm:admins",)),
+        "stranger": client("kube-apiserver-kubelet-client", stranger, orgs=("system:masters",)),
+        "expired": client("expired", root, expired=True),
+        "server-only": client("server-only", root, usage=SERVER_AUTH),
         "intermediate": intermediate,
-        "via-intermediate": intermediate.issue("via-intermediate"),
+        "via-intermediate": client("via-intermediate", intermediate),
     }
 
 
@@ -178,10 +110,10 @@ async def test_a_certificate_that_verifies_names_the_caller_and_any_other_leaves
     port = await nursery.start(lambda **kw: serve(who_router(), tls=context, **kw))
 
     def pair(name: str, *chain: str) -> tuple[Path, Path]:
-        return pki[name].write(tmp_path, name, chain=tuple(pki[link] for link in chain))
+        return write(pki[name], tmp_path, name, chain=tuple(pki[link] for link in chain))
 
     assert await who(port, pair("apiserver")) == (
-        "kube-apiserver-kubelet-client kubeadm:cluster-admins,system:authenticated"
+        "kube-apiserver-kubelet-client kubeadm:admins,system:authenticated"
     )
     assert await who(port, pair("via-intermediate", "intermediate")) == (
         "via-intermediate system:authenticated"
@@ -200,7 +132,7 @@ async def test_without_a_client_ca_no_certificate_is_asked_for_or_believed(
     serving = pki["serving"]
     context = server_context(serving.cert_pem, serving.key_pem, None)
     port = await nursery.start(lambda **kw: serve(who_router(), tls=context, **kw))
-    assert await who(port, pki["apiserver"].write(tmp_path, "apiserver")) == "nobody"
+    assert await who(port, write(pki["apiserver"], tmp_path, "apiserver")) == "nobody"
 
 
 async def test_the_certificate_request_names_the_client_ca(
