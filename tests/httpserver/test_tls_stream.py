@@ -196,7 +196,7 @@ async def test_the_stream_conforms_to_trios_two_way_stream_contract(
         await trio.testing.check_two_way_stream(streams, clogged)
 
 
-async def test_a_client_that_speaks_no_tls_ends_its_own_connection_only(
+async def test_a_client_that_speaks_no_tls_or_no_shared_cipher_ends_its_own_connection_only(
     nursery: trio.Nursery, pki: dict[str, Issued]
 ) -> None:
     serving = pki["serving"]
@@ -205,6 +205,17 @@ async def test_a_client_that_speaks_no_tls_ends_its_own_connection_only(
     with trio.fail_after(10):
         async with await trio.open_tcp_stream("127.0.0.1", port) as plain:
             await plain.send_all(b"GET /who HTTP/1.1\r\nhost: x\r\n\r\n")
-            while await plain.receive_some(65536):  # an alert, then the end
-                pass
+            answer = b""
+            while chunk := await plain.receive_some(65536):
+                answer += chunk
+    assert b"HTTP/1.1" not in answer  # closed, not answered in plain text
+    # a TLS client with nothing in common hears why (a handshake_failure alert), not just EOF
+    legacy = client_context(None)
+    legacy.maximum_version = ssl.TLSVersion.TLSv1_2
+    legacy.set_ciphers("AES128-SHA")  # RSA key exchange: the server offers only ECDHE
+    with trio.fail_after(10), pytest.raises(trio.BrokenResourceError) as refused:
+        tcp = await trio.open_tcp_stream("127.0.0.1", port)
+        async with trio.SSLStream(tcp, legacy, server_hostname="kubelet") as stream:
+            await stream.do_handshake()
+    assert "HANDSHAKE_FAILURE" in str(refused.value.__cause__).upper()
     assert await who(port, None) == "nobody"

@@ -197,8 +197,12 @@ class TlsServerStream(trio.abc.Stream):
         """Run ``operation`` until it completes, feeding it the peer's bytes; at the peer's EOF
         return ``at_eof`` (an end of stream), or without one raise BrokenResourceError."""
         while True:
-            result = self._call(operation, *args)
-            await self._flush()  # whatever OpenSSL wrote: handshake records, tickets, alerts
+            try:
+                result = self._call(operation, *args)
+            except trio.BrokenResourceError:
+                await self._flush_alert()
+                raise
+            await self._flush()  # whatever OpenSSL wrote: handshake records, tickets
             if result is not None:
                 return result
             if not self._peer_closed:
@@ -210,6 +214,11 @@ class TlsServerStream(trio.abc.Stream):
             if at_eof is None:
                 raise trio.BrokenResourceError("the peer closed the connection mid-handshake")
             return at_eof
+
+    async def _flush_alert(self) -> None:
+        """Best effort: the alert OpenSSL wrote on failing, so the client learns why."""
+        with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
+            await self._flush()
 
     async def _flush(self) -> None:
         async with self._write_lock:
