@@ -11,8 +11,7 @@ import trio
 import trio.testing
 
 from vk_trio.api.tls import RELOAD_SECONDS, ServingTls, TlsError, server_context
-from vk_trio.kube.certs import self_signed
-from vk_trio.kube.p256 import PrivateKey
+from vk_trio.kube.certs import PrivateKey, self_signed
 
 
 def write_pair(directory: Path, name: str) -> tuple[Path, Path]:

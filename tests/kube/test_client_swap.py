@@ -19,9 +19,8 @@ import httpx2
 import trio
 
 from vk_trio.kube.auth import Credentials
-from vk_trio.kube.certs import self_signed
+from vk_trio.kube.certs import PrivateKey, self_signed
 from vk_trio.kube.client import KubeClient
-from vk_trio.kube.p256 import PrivateKey
 
 
 @dataclasses.dataclass

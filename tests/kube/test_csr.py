@@ -15,7 +15,7 @@ import trio.testing
 
 from vk_trio.errors import NotFound
 from vk_trio.kube import csr as kube_csr
-from vk_trio.kube.certs import self_signed
+from vk_trio.kube.certs import PrivateKey, self_signed
 from vk_trio.kube.csr import (
     CertificateKeeper,
     CertificateSigningRequest,
@@ -25,7 +25,6 @@ from vk_trio.kube.csr import (
     Issued,
 )
 from vk_trio.kube.models import ObjectMeta
-from vk_trio.kube.p256 import PrivateKey
 
 SPEC = CertificateSpec(
     signer="kubernetes.io/kubelet-serving",

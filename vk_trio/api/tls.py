@@ -33,11 +33,9 @@ from OpenSSL import SSL, crypto
 
 from vk_trio.errors import ConfigError
 from vk_trio.httpserver.tls_stream import ask_for_client_certificates
-from vk_trio.kube import der
-from vk_trio.kube.certs import CertInfo, cert_info, self_signed
+from vk_trio.kube.certs import CertError, CertInfo, PrivateKey, cert_info, self_signed
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.csr import CertificateKeeper, CertificateSpec, CsrRefused, Issued
-from vk_trio.kube.p256 import PrivateKey
 from vk_trio.logs import get_logger
 
 _log = get_logger("vk_trio.api.tls")
@@ -138,7 +136,7 @@ class ServingTls:
         self.source = source
         try:
             self.info = cert_info(cert_pem)
-        except der.DerError:
+        except CertError:
             self.info = None
         self.ready.set()
 

@@ -1,67 +1,102 @@
-"""X.509 for the node: a certificate request for the CSR API, a self-signed certificate, and what a
-PEM certificate says about itself (subject, validity).
+"""X.509 for the node: its P-256 key, a certificate request for the CSR API, a self-signed
+certificate, and what a PEM certificate says about itself (subject, validity).
 
 Names are the Kubernetes conventions: the subject's CN is the user (``system:node:<name>``), each
 O is a group (``system:nodes``). Subject alternative names are IP addresses or DNS names, chosen
-by what they parse as. See kube/der.py for why this is not a library.
+by what they parse as. The work is `cryptography`'s (the kubelet API's TLS brings it anyway);
+this module only says what a node's key, request and certificate contain, and turns what
+`cryptography` refuses into ``CertError``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
-from vk_trio.kube import der
-from vk_trio.kube.p256 import OID_ECDSA_SHA256, PrivateKey
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-OID_CN = "2.5.4.3"
-OID_O = "2.5.4.10"
-OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14"
-OID_SAN = "2.5.29.17"
-OID_BASIC_CONSTRAINTS = "2.5.29.19"
-OID_KEY_USAGE = "2.5.29.15"
-OID_EXT_KEY_USAGE = "2.5.29.37"
-OID_SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
-OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
-_EXTENDED_USAGES = {"server auth": OID_SERVER_AUTH, "client auth": OID_CLIENT_AUTH}
+_EXTENDED_USAGES = {
+    "server auth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client auth": ExtendedKeyUsageOID.CLIENT_AUTH,
+}
+_DIGITAL_SIGNATURE_ONLY = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
-def _name(common_name: str, organizations: Sequence[str]) -> bytes:
-    rdns = [der.set_of(der.sequence(der.oid(OID_O), der.utf8(org))) for org in organizations]
-    rdns.append(der.set_of(der.sequence(der.oid(OID_CN), der.utf8(common_name))))
-    return der.sequence(*rdns)
+class CertError(ValueError):
+    """A key or certificate that does not load, or is not the kind the node uses."""
 
 
-def _alt_names(names: Sequence[str]) -> bytes:
-    entries = []
-    for name in names:
+@dataclass(frozen=True)
+class PrivateKey:
+    """The node's P-256 key (ECDSA, as the kubelet makes for its CSRs)."""
+
+    key: ec.EllipticCurvePrivateKey
+
+    @classmethod
+    def generate(cls) -> PrivateKey:
+        return cls(ec.generate_private_key(ec.SECP256R1()))
+
+    def to_pem(self) -> bytes:
+        """SEC1 "EC PRIVATE KEY" PEM, what the kubelet writes and OpenSSL (so ``ssl``) loads."""
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> PrivateKey:
         try:
-            entries.append(der.implicit(7, ipaddress.ip_address(name).packed))
-        except ValueError:
-            entries.append(der.implicit(2, name.encode("ascii")))
-    return der.sequence(*entries)
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise CertError(f"the private key does not load: {exc}") from exc
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise CertError(f"a {type(key).__name__} is not the node's EC key")
+        return cls(key)
 
 
-def _extension(identifier: str, value: bytes, *, critical: bool = False) -> bytes:
-    flag = der.boolean(True) if critical else b""
-    return der.sequence(der.oid(identifier), flag, der.octets(value))
+def _name(common_name: str, organizations: Sequence[str]) -> x509.Name:
+    groups = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+    return x509.Name([*groups, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _extensions(sans: Sequence[str], usages: Sequence[str]) -> list[bytes]:
-    found = [_EXTENDED_USAGES[u] for u in usages if u in _EXTENDED_USAGES]
-    digital_signature = bytes([0x07, 0x80])  # BIT STRING: 7 unused bits, bit 0 set
-    out = [
-        _extension(OID_BASIC_CONSTRAINTS, der.sequence(), critical=True),
-        _extension(OID_KEY_USAGE, der.tlv(0x03, digital_signature), critical=True),
-    ]
-    if found:
-        out.append(_extension(OID_EXT_KEY_USAGE, der.sequence(*(der.oid(o) for o in found))))
+def _alt_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+B = TypeVar("B", x509.CertificateBuilder, x509.CertificateSigningRequestBuilder)
+
+
+def _with_extensions(builder: B, sans: Sequence[str], usages: Sequence[str]) -> B:
+    not_a_ca = x509.BasicConstraints(ca=False, path_length=None)
+    builder = builder.add_extension(not_a_ca, critical=True)
+    builder = builder.add_extension(_DIGITAL_SIGNATURE_ONLY, critical=True)
+    extended = [_EXTENDED_USAGES[u] for u in usages if u in _EXTENDED_USAGES]
+    if extended:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(extended), critical=False)
     if sans:
-        out.append(_extension(OID_SAN, _alt_names(sans)))
-    return out
+        alternatives = x509.SubjectAlternativeName([_alt_name(name) for name in sans])
+        builder = builder.add_extension(alternatives, critical=False)
+    return builder
 
 
 def certificate_request(
@@ -73,17 +108,11 @@ def certificate_request(
     usages: Sequence[str] = (),
 ) -> bytes:
     """A PEM PKCS#10 "CERTIFICATE REQUEST" signed by ``key``."""
-    requested = der.sequence(*_extensions(sans, usages))
-    attribute = der.sequence(der.oid(OID_EXTENSION_REQUEST), der.set_of(requested))
-    info = der.sequence(
-        der.integer(0),
-        _name(common_name, organizations),
-        key.subject_public_key_info(),
-        der.implicit(0, attribute, constructed=True),
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        _name(common_name, organizations)
     )
-    algorithm = der.sequence(der.oid(OID_ECDSA_SHA256))
-    body = der.sequence(info, algorithm, der.bits(key.sign(info)))
-    return der.pem("CERTIFICATE REQUEST", body)
+    request = _with_extensions(builder, sans, usages).sign(key.key, hashes.SHA256())
+    return request.public_bytes(serialization.Encoding.PEM)
 
 
 def self_signed(
@@ -99,18 +128,17 @@ def self_signed(
     """A PEM certificate for ``key``, issued by itself."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     name = _name(common_name, organizations)
-    algorithm = der.sequence(der.oid(OID_ECDSA_SHA256))
-    tbs = der.sequence(
-        der.explicit(0, der.integer(2)),
-        der.integer(secrets.randbits(120) | 1 << 120),
-        algorithm,
-        name,
-        der.sequence(der.time(now - timedelta(minutes=5)), der.time(now + lifetime)),
-        name,
-        key.subject_public_key_info(),
-        der.explicit(3, der.sequence(*_extensions(sans, usages))),
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + lifetime)
     )
-    return der.pem("CERTIFICATE", der.sequence(tbs, algorithm, der.bits(key.sign(tbs))))
+    cert = _with_extensions(builder, sans, usages).sign(key.key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,23 +157,23 @@ class CertInfo:
         return self.not_before + (self.not_after - self.not_before) * fraction
 
 
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8", errors="replace")
+
+
 def cert_info(pem_data: bytes) -> CertInfo:
-    """What the first certificate of a PEM bundle says; ``der.DerError`` if it is not one."""
-    blocks = der.unpem(pem_data, "CERTIFICATE")
-    if not blocks:
-        raise der.DerError("no CERTIFICATE block")
-    tbs = der.parse(blocks[0]).child(0)
-    index = 1 if tbs.child(0).tag == 0xA0 else 0
-    issuer, validity, subject = tbs.child(index + 2), tbs.child(index + 3), tbs.child(index + 4)
-    names: dict[str, list[str]] = {}
-    for rdn in subject.children:
-        for pair in rdn.children:
-            text = pair.child(1).content.decode("utf-8", errors="replace")
-            names.setdefault(pair.child(0).as_oid(), []).append(text)
+    """What the first certificate of a PEM bundle says; ``CertError`` if there is none."""
+    try:
+        cert = x509.load_pem_x509_certificates(pem_data)[0]
+    except (ValueError, IndexError) as exc:
+        raise CertError(f"no certificate: {exc}") from exc
+    subject = cert.subject
+    common_names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    organizations = subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return CertInfo(
-        common_name=(names.get(OID_CN) or [""])[0],
-        organizations=tuple(names.get(OID_O, [])),
-        not_before=validity.child(0).as_time(),
-        not_after=validity.child(1).as_time(),
-        self_issued=issuer.content == subject.content,
+        common_name=_text(common_names[0].value) if common_names else "",
+        organizations=tuple(_text(org.value) for org in organizations),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        self_issued=cert.issuer == subject,
     )

@@ -28,11 +28,9 @@ import msgspec
 import trio
 
 from vk_trio.errors import KubeError, NotFound
-from vk_trio.kube import der
-from vk_trio.kube.certs import CertInfo, cert_info, certificate_request
+from vk_trio.kube.certs import CertError, CertInfo, PrivateKey, cert_info, certificate_request
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.models import K, ObjectMeta
-from vk_trio.kube.p256 import PrivateKey
 from vk_trio.kube.resources import Resource
 from vk_trio.logs import get_logger
 
@@ -241,7 +239,7 @@ class CertificateKeeper:
         self.pending = ""
         try:
             info = cert_info(cert)
-        except der.DerError as exc:
+        except CertError as exc:
             raise CsrRefused(f"{name}: the issued certificate cannot be read: {exc}") from exc
         return Issued(key_pem=key.to_pem(), cert_pem=cert, info=info, csr_name=name)
 
@@ -264,7 +262,7 @@ class CertificateKeeper:
             cert_pem = (self.store / "cert.pem").read_bytes()
             info = cert_info(cert_pem)
             PrivateKey.from_pem(key_pem)
-        except (OSError, der.DerError):
+        except (OSError, CertError):
             return None
         if info.not_after <= datetime.now(UTC) or info.self_issued:
             return None
