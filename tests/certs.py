@@ -1,6 +1,6 @@
 """Throwaway X.509 certificates for tests (P-256, SHA-256): CAs, intermediates and leaves with the
-subject, usage and validity a test needs. Production code makes its own (kube/certs.py); these
-come from `cryptography`, an independent implementation to test against."""
+subject, usage and validity a test needs: CAs, chains, expired and wrong-usage leaves, none of
+which the node itself makes (kube/certs.py makes only the node's own request and certificate)."""
 
 from __future__ import annotations
 
