@@ -13,12 +13,12 @@ from tests.kube.fakes import StaticAccess
 from vk_trio.config import Config
 from vk_trio.kube.client import KubeClient
 from vk_trio.node import registration
+from vk_trio.node.manifest import node_status
 from vk_trio.node.registration import (
     NodeRegistrar,
     NodeState,
     default_node_ip,
     hostname_resolves_to,
-    node_status,
 )
 
 

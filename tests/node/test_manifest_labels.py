@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vk_trio.config import load_config
-from vk_trio.node.registration import node_labels, node_may_set, node_object
+from vk_trio.node.manifest import node_labels, node_may_set, node_object
 
 
 @pytest.mark.parametrize(
