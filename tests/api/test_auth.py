@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from vk_trio.api.auth import Denied, Guard, identity_from_cert, subresources
-from vk_trio.httpserver import Request
+from vk_trio.httpserver import PeerSubject, Request
 from vk_trio.kube.reviews import (
     ACCESS_REVIEWS,
     TOKEN_REVIEWS,
@@ -46,9 +46,9 @@ class Reviewer:
         return SubjectAccessReview(status=AccessReviewStatus(allowed=key in self.allowed))
 
 
-def request(path: str, *, token: str = "", cert: dict[str, Any] | None = None) -> Request:
+def request(path: str, *, token: str = "", cert: PeerSubject | None = None) -> Request:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    return Request(method="GET", path=path, query={}, headers=headers, body=b"", peer_cert=cert)
+    return Request(method="GET", path=path, query={}, headers=headers, body=b"", peer=cert)
 
 
 def guard(reviewer: Reviewer) -> Guard:
@@ -66,13 +66,19 @@ def test_paths_map_to_the_kubelets_node_subresources() -> None:
 
 
 def test_a_client_certificate_is_its_cn_in_its_o_groups() -> None:
-    cert: dict[str, object] = {
-        "subject": ((("organizationName", "system:masters"),), (("commonName", "apiserver"),))
-    }
+    cert = PeerSubject("apiserver", ("system:masters",))
     found = identity_from_cert(cert)
     assert found is not None and found.user == "apiserver"
     assert found.groups == ("system:masters", "system:authenticated")
-    assert identity_from_cert({"subject": ()}) is None
+    assert identity_from_cert(PeerSubject("", ("system:masters",))) is None
+
+
+async def test_a_verified_certificate_is_used_before_any_token() -> None:
+    reviewer = Reviewer(tokens={}, allowed={("apiserver", "proxy")})
+    gate = guard(reviewer)
+    allowed = await gate.check(request("/pods", token="made-up", cert=PeerSubject("apiserver")))
+    assert not isinstance(allowed, Denied) and allowed.user == "apiserver"
+    assert "tokenreviews" not in [plural for plural, _ in reviewer.calls]
 
 
 async def test_anonymous_and_unknown_tokens_are_401_and_forbidden_users_403() -> None:

@@ -71,7 +71,7 @@ def who_router() -> Router:
 
     @routes.route("GET", "/who")
     async def who(request: Request) -> Response:
-        identity = identity_from_cert(request.peer_cert) if request.peer_cert else None
+        identity = identity_from_cert(request.peer) if request.peer else None
         if identity is None:
             return Response.text("nobody")
         return Response.text(f"{identity.user} {','.join(identity.groups)}")

@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 import trio
 
 from vk_trio.errors import KubeError
-from vk_trio.httpserver import Request, Response
+from vk_trio.httpserver import PeerSubject, Request, Response
 from vk_trio.kube.client import KubeClient
 from vk_trio.kube.reviews import Action, Identity, review_access, review_token
 from vk_trio.logs import get_logger
@@ -150,9 +150,8 @@ class Guard:
         return Denied(Response.text(message, status=403))
 
     async def authenticate(self, request: Request) -> Identity | None:
-        cert = request.peer_cert
-        if cert:
-            identity = identity_from_cert(cert)
+        if request.peer is not None:
+            identity = identity_from_cert(request.peer)
             if identity is not None:
                 return identity
         header = request.headers.get("authorization", "")
@@ -206,21 +205,10 @@ class Guard:
             done.set()
 
 
-def identity_from_cert(cert: dict[str, object]) -> Identity | None:
-    """CN → user, every O → a group, from ``ssl.getpeercert()``'s subject."""
-    subject = cert.get("subject")
-    if not isinstance(subject, tuple):
+def identity_from_cert(subject: PeerSubject) -> Identity | None:
+    """CN → the user, every O → a group, as the kubelet's x509 authenticator reads them."""
+    if not subject.common_name:
         return None
-    user, groups = "", []
-    for rdn in subject:
-        for pair in rdn if isinstance(rdn, tuple) else ():
-            if not (isinstance(pair, tuple) and len(pair) == 2):
-                continue
-            name, value = pair
-            if name == "commonName":
-                user = str(value)
-            elif name == "organizationName":
-                groups.append(str(value))
-    if not user:
-        return None
-    return Identity(user=user, groups=(*groups, "system:authenticated"))
+    return Identity(
+        user=subject.common_name, groups=(*subject.organizations, "system:authenticated")
+    )

@@ -56,11 +56,11 @@ SERVING_KEY_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25
 
 
 def _certificates(pem: bytes, what: str) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle (at least one: cryptography refuses an empty one)."""
     try:
-        found = x509.load_pem_x509_certificates(pem)
+        return x509.load_pem_x509_certificates(pem)
     except ValueError as exc:
         raise TlsError(f"{what} does not load: {exc}") from exc
-    return found
 
 
 def server_context(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes | None) -> SSL.Context:
@@ -70,8 +70,6 @@ def server_context(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes | None)
     leaves the request without an identity instead of failing the handshake
     (httpserver/tls_stream.py)."""
     chain = _certificates(cert_pem, "the serving certificate")
-    if not chain:
-        raise TlsError("the serving certificate does not load: no certificate in the PEM")
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
     context.set_min_proto_version(SSL.TLS1_2_VERSION)
     context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION)
@@ -89,8 +87,6 @@ def server_context(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes | None)
         raise TlsError(f"the serving certificate and key do not load: {exc}") from exc
     if client_ca_pem:
         authorities = _certificates(client_ca_pem, "the client CA")
-        if not authorities:
-            raise TlsError("the client CA does not load: no certificate in the PEM")
         store = context.get_cert_store()
         assert store is not None  # a fresh context always has one
         try:

@@ -13,12 +13,13 @@ It sits at the bottom layer (beside config, errors, logs) and imports nothing el
 so the simulators can use it too.
 """
 
-from vk_trio.httpserver.messages import Handler, Request, Response, Router
+from vk_trio.httpserver.messages import Handler, PeerSubject, Request, Response, Router
 from vk_trio.httpserver.server import Limits, ServerStats, TlsSource, serve
 
 __all__ = [
     "Handler",
     "Limits",
+    "PeerSubject",
     "Request",
     "Response",
     "Router",

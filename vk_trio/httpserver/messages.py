@@ -10,6 +10,15 @@ from typing import Any
 from urllib.parse import unquote
 
 
+@dataclass(frozen=True)
+class PeerSubject:
+    """Who a verified client certificate names: its CN and each of its O (Kubernetes reads them
+    as the user and the groups)."""
+
+    common_name: str
+    organizations: tuple[str, ...] = ()
+
+
 @dataclass(kw_only=True)
 class Request:
     method: str
@@ -20,10 +29,9 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route pattern
     remote: str = ""
     route: str = ""  # the pattern that matched ("" when none did), for per-endpoint metrics
-    # The client certificate OpenSSL verified against the server's client CA, in the shape of
-    # ssl.SSLSocket.getpeercert(); None without TLS, without a certificate, or with one that did
-    # not verify (tls_stream.py).
-    peer_cert: dict[str, Any] | None = None
+    # The subject of the client certificate OpenSSL verified against the server's client CA;
+    # None without TLS, without a certificate, or with one that did not verify (tls_stream.py).
+    peer: PeerSubject | None = None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)

@@ -36,7 +36,7 @@ import h11
 import trio
 from OpenSSL import SSL
 
-from vk_trio.httpserver.messages import Handler, Request, Response
+from vk_trio.httpserver.messages import Handler, PeerSubject, Request, Response
 from vk_trio.httpserver.tls_stream import TlsServerStream
 from vk_trio.logs import get_logger
 
@@ -198,15 +198,15 @@ async def _connection(server: _Server, raw: trio.SocketStream, tracked: _Tracked
     try:
         with tracked.scope:
             remote = _peer(raw)
-            peer_cert: dict[str, Any] | None = None
+            peer: PeerSubject | None = None
             if tls is not None:
                 context = tls if isinstance(tls, SSL.Context) else tls()
                 stream = tls_stream = TlsServerStream(raw, context)
                 table.set_idle(tracked, True)  # a handshake that never comes is evictable
                 with trio.fail_after(limits.header_timeout):
                     await tls_stream.do_handshake()
-                peer_cert = tls_stream.peer_subject()
-            await _serve_requests(server, stream, tracked, remote=remote, peer_cert=peer_cert)
+                peer = tls_stream.peer_subject()
+            await _serve_requests(server, stream, tracked, remote=remote, peer=peer)
     except trio.TooSlowError:
         table.stats.timeouts += 1
     except _Rejected:
@@ -247,7 +247,7 @@ async def _serve_requests(
     tracked: _Tracked,
     *,
     remote: str,
-    peer_cert: dict[str, Any] | None,
+    peer: PeerSubject | None,
 ) -> None:
     handler, limits, table = server.handler, server.limits, server.table
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
@@ -258,7 +258,7 @@ async def _serve_requests(
         table.set_idle(tracked, False)
         if request is None:
             return
-        request.remote, request.peer_cert = remote, peer_cert
+        request.remote, request.peer = remote, peer
         try:
             response = await handler(request)
         except Exception as exc:  # a handler bug answers 500 instead of killing the server

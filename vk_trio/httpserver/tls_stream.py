@@ -25,37 +25,30 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import trio
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
+
+from vk_trio.httpserver.messages import PeerSubject
 
 BUFSIZE = 65536
 RECORD = 16384  # one TLS record's worth of plaintext per SSL_write
 
-# X.509 attribute short names as OpenSSL prints them → the long names of ssl.getpeercert()
-_LONG_NAMES = {
-    "CN": "commonName",
-    "O": "organizationName",
-    "OU": "organizationalUnitName",
-    "C": "countryName",
-    "L": "localityName",
-    "ST": "stateOrProvinceName",
-}
-
 T = TypeVar("T")
 
 
-def _long_name(short: str) -> str:
-    return _LONG_NAMES.get(short, short)
-
-
-def _text(value: str | bytes) -> str:
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+def _texts(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
+    return [
+        value if isinstance(value, str) else value.decode("utf-8", "replace")
+        for value in (attribute.value for attribute in name.get_attributes_for_oid(oid))
+    ]
 
 
 @dataclass
 class _Verdict:
-    """Written by the verify callback during the handshake."""
+    """Written by the verify callback during the handshake (called only for a certificate the
+    client sent, once per certificate of its chain)."""
 
-    presented: bool = False
     failed: bool = False
 
 
@@ -63,10 +56,8 @@ def _note_verdict(
     connection: SSL.Connection, _cert: crypto.X509, _errno: int, _depth: int, ok: int
 ) -> bool:
     verdict = connection.get_app_data()
-    if isinstance(verdict, _Verdict):
-        verdict.presented = True
-        if not ok:
-            verdict.failed = True
+    if isinstance(verdict, _Verdict) and not ok:
+        verdict.failed = True
     return True  # finish the handshake either way: the verdict decides the identity
 
 
@@ -102,20 +93,19 @@ class TlsServerStream(trio.abc.Stream):
         self._tls.do_handshake()  # returns None when done; WantReadError when it needs bytes
         return True
 
-    def peer_subject(self) -> dict[str, Any] | None:
-        """The verified client certificate's subject in ``ssl.getpeercert()``'s shape
-        (``{"subject": ((("commonName", "x"),), ...)}``); None without one, or when it did not
+    def peer_subject(self) -> PeerSubject | None:
+        """The verified client certificate's CN and O; None without one, or when it did not
         verify against the client CA."""
-        if not self._handshaken or self._verdict.failed or not self._verdict.presented:
+        if not self._handshaken or self._verdict.failed:
             return None
-        cert = self._tls.get_peer_certificate(as_cryptography=True)
+        cert = self._tls.get_peer_certificate(as_cryptography=True)  # None: none was sent
         if cert is None:
             return None
-        subject = tuple(
-            ((_long_name(attribute.rfc4514_attribute_name), _text(attribute.value)),)
-            for attribute in cert.subject
+        common_names = _texts(cert.subject, NameOID.COMMON_NAME)
+        return PeerSubject(
+            common_name=common_names[0] if common_names else "",
+            organizations=tuple(_texts(cert.subject, NameOID.ORGANIZATION_NAME)),
         )
-        return {"subject": subject}
 
     # --- trio.abc.Stream ---------------------------------------------------------------------
 

@@ -165,7 +165,7 @@ def cert_info(pem_data: bytes) -> CertInfo:
     """What the first certificate of a PEM bundle says; ``CertError`` if there is none."""
     try:
         cert = x509.load_pem_x509_certificates(pem_data)[0]
-    except (ValueError, IndexError) as exc:
+    except ValueError as exc:  # also when the bundle holds no certificate
         raise CertError(f"no certificate: {exc}") from exc
     subject = cert.subject
     common_names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
